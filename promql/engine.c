@@ -1,0 +1,2 @@
+/* engine.c - placeholder, being written */
+#include "promql/engine.h"

@@ -1,0 +1,2 @@
+/* api.c - placeholder, being written */
+#include "api/api.h"

@@ -1,0 +1,2 @@
+/* selfmetrics.c - placeholder, being written */
+#include "api/selfmetrics.h"

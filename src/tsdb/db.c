@@ -1,0 +1,2 @@
+/* db.c - placeholder, being written */
+#include "tsdb/db.h"

@@ -1,0 +1,177 @@
+/*
+ * db.h - the storage facade: everything above tsdb/ (ingest, api, promql)
+ * writes through an appender and reads through a querier, and never sees
+ * the head, the index or (later) blocks and the WAL directly.
+ *
+ *   write: db_appender -> appender_add ... -> appender_commit
+ *   read:  db_querier  -> querier_select / label_names / label_values
+ *
+ * All calls are thread-safe; many appenders and queriers may be used at
+ * once from different threads, each object by one thread at a time.
+ */
+#ifndef VARVE_TSDB_DB_H
+#define VARVE_TSDB_DB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsdb/labels.h"
+#include "tsdb/matcher.h"
+#include "util/error.h"
+
+struct db;
+
+/* Options; zero means "default". */
+struct db_opts {
+	size_t chunk_samples; /* samples per head chunk before a cut (120) */
+	size_t stripes;       /* lock stripes of the series table (power of 2, 256) */
+};
+
+/*
+ * Open the store in dir (created if missing), or a memory-only store when
+ * dir is NULL. Returns NULL with err filled on failure. Close with db_close.
+ */
+struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error *err);
+
+/* Stop background work, flush what must be flushed, free everything.
+ * Every appender and querier must be gone. NULL is a no-op. */
+void db_close(struct db *db);
+
+/* Counters for /metrics and status endpoints. */
+struct db_stats {
+	uint64_t head_series;        /* series in the head */
+	uint64_t head_chunks;        /* chunks in the head */
+	uint64_t samples_appended;   /* samples committed since start */
+	uint64_t series_created;     /* series created since start */
+	int64_t min_time, max_time;  /* head time range (ms); INT64_MAX/MIN when empty */
+	size_t symbols;              /* interned strings */
+	size_t head_bytes;           /* approximate heap bytes of the head */
+};
+void db_stats(struct db *db, struct db_stats *out);
+
+/* ------------------------------------------------------------- writing */
+
+struct appender;
+
+/* A new appender; NULL when out of memory. Ends with commit or rollback,
+ * both of which free it. */
+struct appender *db_appender(struct db *db);
+
+/*
+ * Stage one sample for the series with labels ls (sorted and valid, see
+ * labels_validate; strings are copied/interned, ls need not outlive the
+ * call). *ref caches the series between calls: pass a pointer to 0 the
+ * first time for a label set, and the same pointer again for more samples
+ * of that series to skip the lookup.
+ *
+ * Returns 0, TS_ERR_OUT_OF_ORDER (older than the series' newest sample),
+ * TS_ERR_DUPLICATE (same timestamp, different value; same value is
+ * silently accepted and not stored twice) or TS_ERR_NOMEM. A rejected
+ * sample does not affect the rest of the batch.
+ */
+int appender_add(struct appender *a, const struct labels *ls, uint64_t *ref,
+		 int64_t t, double v);
+
+/* Make every staged sample visible (and, once there is a WAL, durable).
+ * Frees a. Returns 0 or a negative ts_err (the samples are then lost). */
+int appender_commit(struct appender *a);
+
+/* Drop every staged sample; frees a. NULL is a no-op. */
+void appender_rollback(struct appender *a);
+
+/* ------------------------------------------------------------ metadata */
+
+enum metric_type {
+	METRIC_UNKNOWN = 0,
+	METRIC_COUNTER = 1,
+	METRIC_GAUGE = 2,
+	METRIC_HISTOGRAM = 3,
+	METRIC_GAUGEHISTOGRAM = 4,
+	METRIC_SUMMARY = 5,
+	METRIC_INFO = 6,
+	METRIC_STATESET = 7,
+};
+
+/* "counter", "gauge", ... as Prometheus's API spells them ("unknown" for 0). */
+const char *metric_type_name(enum metric_type t);
+
+/* Record metadata of a metric family (strings copied). Identical entries
+ * are kept once; a family may have several distinct entries. */
+int db_set_metadata(struct db *db, const char *family, enum metric_type type,
+		    const char *help, const char *unit);
+
+struct metadata_entry {
+	const char *family;    /* metric family name */
+	enum metric_type type;
+	const char *help;      /* "" when unset */
+	const char *unit;      /* "" when unset */
+};
+
+/*
+ * Metadata sorted by family; metric != NULL restricts to that family.
+ * limit bounds the number of families (0: all), limit_per_metric the
+ * entries per family (0: all). *out is a malloc'd array (free with free());
+ * the strings stay valid until db_close.
+ */
+int db_metadata(struct db *db, const char *metric, size_t limit, size_t limit_per_metric,
+		struct metadata_entry **out, size_t *n);
+
+/* ------------------------------------------------------------- reading */
+
+struct querier;
+
+/* A read view of the store; series created later may or may not show.
+ * NULL when out of memory. Free with querier_free. */
+struct querier *db_querier(struct db *db);
+void querier_free(struct querier *q);
+
+/* One selected series. */
+struct series {
+	struct labels labels; /* interned strings, valid while the querier lives */
+	int64_t *t;           /* sample timestamps (ms), ascending; NULL when n == 0 */
+	double *v;            /* sample values, exact bits (stale markers kept) */
+	size_t n;             /* samples in [mint, maxt] */
+};
+
+/* Result of querier_select; release with series_set_release. */
+struct series_set {
+	struct series *s; /* sorted by labels_cmp */
+	size_t n;         /* number of series */
+};
+
+/*
+ * Series matching every matcher (nms may be 0: all series) that have at
+ * least one sample in [mint, maxt] (inclusive), sorted by labels.
+ * with_samples copies their samples in [mint, maxt]; otherwise t/v are NULL
+ * and n is 0. limit > 0 stops after that many series (the set is then the
+ * first `limit` in label order). Returns 0 or a negative ts_err.
+ */
+int querier_select(struct querier *q, const struct matcher *ms, size_t nms,
+		   int64_t mint, int64_t maxt, bool with_samples, size_t limit,
+		   struct series_set *out, struct ts_error *err);
+
+/* Free the arrays of a series set. Labels are not freed (interned). */
+void series_set_release(struct series_set *set);
+
+/* A sorted list of distinct interned strings; release with strvec_release. */
+struct strvec {
+	const char **v; /* malloc'd array of interned strings */
+	size_t n;
+};
+void strvec_release(struct strvec *sv);
+
+/*
+ * Label names present on series matching ms (all series when nms == 0)
+ * with samples in [mint, maxt], sorted, at most limit (0: all).
+ */
+int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
+			int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
+			struct ts_error *err);
+
+/* Values of label `name` on series matching ms, sorted, at most limit. */
+int querier_label_values(struct querier *q, const char *name, const struct matcher *ms,
+			 size_t nms, int64_t mint, int64_t maxt, size_t limit,
+			 struct strvec *out, struct ts_error *err);
+
+#endif

@@ -1,0 +1,2 @@
+/* head.c - placeholder, being written */
+#include "tsdb/head.h"

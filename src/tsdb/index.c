@@ -1,0 +1,2 @@
+/* index.c - placeholder, being written */
+#include "tsdb/index.h"

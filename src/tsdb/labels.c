@@ -1,0 +1,2 @@
+/* labels.c - placeholder, being written */
+#include "tsdb/labels.h"

@@ -1,0 +1,2 @@
+/* matcher.c - placeholder, being written */
+#include "tsdb/matcher.h"

@@ -1,0 +1,2 @@
+/* symtab.c - placeholder, being written */
+#include "tsdb/labels.h"

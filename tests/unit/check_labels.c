@@ -1,0 +1,5 @@
+/* placeholder: skipped until written */
+int main(void)
+{
+	return 77;
+}
