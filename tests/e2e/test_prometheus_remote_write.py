@@ -1,0 +1,336 @@
+#!/usr/bin/python3
+"""A real Prometheus remote-writes into varve; both must then answer alike.
+
+Prometheus scrapes itself and varve every second and remote-writes every
+sample (and metadata) to varve.  Once samples arrive, the test picks a time
+window that both sides hold completely (it starts after the first sample
+reached varve, so Prometheus's remote-write queue was already running, and
+ends a few seconds ago, so every sample in it has been delivered) and
+compares, Prometheus's own API against varve's: series, label names, label
+values, instant queries at a past time, range queries, metadata, and the
+same through promtool.  Every comparison requires a non-empty answer.
+"""
+
+import os
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import check, check_eq  # noqa: E402
+
+SCRAPE = 1.0            # seconds between scrapes
+FIRST_WAIT = 60.0       # longest wait for the first samples to reach varve
+SETTLE = 14.0           # seconds of data to collect after that
+LAG = 4.0               # the window ends this long before "now"
+
+CONFIG = """\
+global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ['127.0.0.1:%(prom)d']
+  - job_name: varve
+    static_configs:
+      - targets: ['127.0.0.1:%(varve)d']
+remote_write:
+  - url: http://127.0.0.1:%(varve)d/api/v1/write
+    remote_timeout: 10s
+    queue_config:
+      batch_send_deadline: 1s
+      max_samples_per_send: 500
+      min_backoff: 100ms
+      max_backoff: 1s
+    metadata_config:
+      send: true
+      send_interval: 1s
+"""
+
+SERIES_MATCHERS = [
+    ["up"],
+    ['{__name__=~"prometheus_http_requests_total|go_goroutines"}'],
+    ['{job="varve"}'],
+    ['{job="prometheus"}'],
+    ['prometheus_tsdb_head_series', 'scrape_duration_seconds'],
+    ['{__name__=~"prometheus_tsdb_.*", job="prometheus", quantile!="0.5"}'],
+]
+
+INSTANT_QUERIES = [
+    'up',
+    'prometheus_tsdb_head_series',
+    'go_goroutines{job="prometheus"}',
+    'prometheus_http_requests_total{handler="/metrics"}',
+    'scrape_samples_scraped',
+    '{__name__=~"prometheus_http_requests_total|go_memstats_alloc_bytes"}',
+]
+
+ENGINE_QUERIES = [
+    'sum by (job) (up)',
+    'rate(prometheus_http_requests_total{handler="/metrics"}[5s])',
+    'count(up) by (job)',
+    'scrape_samples_scraped > 0',
+]
+
+RANGE_QUERIES = [
+    'up',
+    'go_goroutines{job="prometheus"}',
+    'prometheus_http_requests_total{handler="/metrics"}',
+]
+
+METADATA_FAMILIES = [
+    'prometheus_http_requests_total',
+    'go_goroutines',
+    'prometheus_tsdb_head_series',
+]
+
+
+class Ctx:
+    """What the cases share: the two servers and the agreed window."""
+    varve = None
+    prom = None
+    start = None        # window start, float seconds
+    end = None          # window end, float seconds
+    t = None            # instant-query time inside the window
+
+
+def tstr(t):
+    return "%.3f" % t
+
+
+def series_sets(base, matchers, start, end):
+    data = lib.api_data(base, "/api/v1/series",
+                        [("match[]", m) for m in matchers] +
+                        [("start", tstr(start)), ("end", tstr(end))])
+    check(isinstance(data, list), "series data is not a list: %r" % data)
+    return set(lib.label_set(m) for m in data)
+
+
+def wait_first_samples(c):
+    """Poll varve until `up` of both jobs is there; returns that time."""
+    deadline = time.time() + FIRST_WAIT
+    last = None
+    while time.time() < deadline:
+        if c.varve.proc.poll() is not None:
+            raise RuntimeError("varve died: %s" % c.varve.log_tail())
+        try:
+            st, js = lib.api_get(c.varve.url, "/api/v1/series",
+                                 [("match[]", "up")])
+            last = (st, js)
+            if st == 200 and js and js.get("status") == "success":
+                jobs = set(m.get("job") for m in js["data"])
+                if {"prometheus", "varve"} <= jobs:
+                    return time.time()
+        except OSError as e:
+            last = str(e)
+        time.sleep(0.25)
+    raise RuntimeError("no `up` series reached varve in %.0fs; last answer "
+                       "%r; prometheus log:\n%s" % (
+                           FIRST_WAIT, last, c.prom.log_tail(15)))
+
+
+def setup(c, r):
+    c.varve = lib.start_varve()
+    r.add_log(c.varve)
+    prom_port = lib.free_port()
+    cfg = CONFIG % {"prom": prom_port, "varve": c.varve.port}
+    c.prom = lib.start_prometheus(cfg, port=prom_port)
+    r.add_log(c.prom)
+    first = wait_first_samples(c)
+    lib.log("first samples at varve after start; collecting %.0fs" % SETTLE)
+    time.sleep(SETTLE)
+    now = time.time()
+    c.start = first + 2 * SCRAPE
+    c.end = now - LAG
+    c.t = c.end - 1.0
+    lib.log("window %.3f .. %.3f (%.1fs)" % (c.start, c.end, c.end - c.start))
+
+
+def case_series(c, matchers):
+    v = series_sets(c.varve.url, matchers, c.start, c.end)
+    p = series_sets(c.prom.url, matchers, c.start, c.end)
+    check(len(p) > 0, "prometheus returned no series for %r" % matchers)
+    check(v == p, "series for %r differ:\n%s" % (matchers,
+                                                  lib.diff_sets(v, p)))
+
+
+def case_labels(c):
+    params = [("match[]", '{job="prometheus"}'),
+              ("start", tstr(c.start)), ("end", tstr(c.end))]
+    v = lib.api_data(c.varve.url, "/api/v1/labels", params)
+    p = lib.api_data(c.prom.url, "/api/v1/labels", params)
+    check(len(p) > 3, "prometheus returned too few label names: %r" % p)
+    check_eq(v, p, "label names (sorted lists)")
+
+
+def case_label_values(c, name, matcher):
+    params = [("start", tstr(c.start)), ("end", tstr(c.end))]
+    if matcher:
+        params.append(("match[]", matcher))
+    path = "/api/v1/label/%s/values" % name
+    v = lib.api_data(c.varve.url, path, params)
+    p = lib.api_data(c.prom.url, path, params)
+    check(len(p) > 0, "prometheus returned no values for %s" % name)
+    check_eq(v, p, "values of %s (match %r)" % (name, matcher))
+
+
+def vector(base, expr, t):
+    data = lib.api_data(base, "/api/v1/query",
+                        [("query", expr), ("time", tstr(t))])
+    check(isinstance(data, dict), "data is not an object: %r" % data)
+    return data
+
+
+def case_instant(c, expr, method="GET"):
+    params = [("query", expr), ("time", tstr(c.t))]
+    v = lib.api_data(c.varve.url, "/api/v1/query", params, method)
+    p = lib.api_data(c.prom.url, "/api/v1/query", params, method)
+    check_eq(v.get("resultType"), p.get("resultType"), "resultType")
+    check(p["resultType"] == "vector" and len(p["result"]) > 0,
+          "prometheus gave no samples for %s: %r" % (expr, p))
+    vm = {lib.label_set(e["metric"]): tuple(e["value"]) for e in v["result"]}
+    pm = {lib.label_set(e["metric"]): tuple(e["value"]) for e in p["result"]}
+    check_eq(len(vm), len(v["result"]), "distinct series in varve result")
+    if vm != pm:
+        lines = ["%s at %s differs:" % (expr, tstr(c.t)),
+                 lib.diff_sets(set(vm), set(pm))]
+        for k in sorted(set(vm) & set(pm)):
+            if vm[k] != pm[k]:
+                lines.append("  %s: varve %r, prometheus %r" % (
+                    lib.fmt_labels(dict(k)), vm[k], pm[k]))
+        raise lib.Failure("\n".join(lines))
+
+
+def case_range(c, expr):
+    start = c.start + 1.0
+    params = [("query", expr), ("start", tstr(start)),
+              ("end", tstr(c.end)), ("step", "1")]
+    v = lib.api_data(c.varve.url, "/api/v1/query_range", params)
+    p = lib.api_data(c.prom.url, "/api/v1/query_range", params)
+    check_eq(v.get("resultType"), "matrix", "resultType")
+    check(len(p["result"]) > 0, "prometheus gave no series for %s" % expr)
+    vm = {lib.label_set(e["metric"]): [tuple(x) for x in e["values"]]
+          for e in v["result"]}
+    pm = {lib.label_set(e["metric"]): [tuple(x) for x in e["values"]]
+          for e in p["result"]}
+    check(set(vm) == set(pm), "series differ:\n" +
+          lib.diff_sets(set(vm), set(pm)))
+    for k in pm:
+        check(len(pm[k]) >= 5, "prometheus range too short: %r" % pm[k])
+        check(vm[k] == pm[k], "%s: varve %r\nprometheus %r" % (
+            lib.fmt_labels(dict(k)), vm[k][:8], pm[k][:8]))
+
+
+def case_metadata(c):
+    if lib.standin():
+        lib.log("stand-in Prometheus keeps no received metadata; skipped")
+        return
+    pm = lib.api_data(c.prom.url, "/api/v1/metadata")
+    check(isinstance(pm, dict) and len(pm) > 20,
+          "prometheus metadata too small: %r" % (pm,))
+    # Metadata travels every send_interval (1s); give it a little longer.
+    deadline = time.time() + 10
+    while True:
+        vm = lib.api_data(c.varve.url, "/api/v1/metadata")
+        missing = [f for f in METADATA_FAMILIES if f not in (vm or {})]
+        if not missing or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    check(isinstance(vm, dict), "varve metadata is not an object: %r" % vm)
+    for fam in METADATA_FAMILIES:
+        check(fam in pm, "prometheus has no metadata for %s" % fam)
+        check(fam in vm, "varve has no metadata for %s (has %d families)" % (
+            fam, len(vm)))
+        pe = [(e.get("type"), e.get("help"), e.get("unit")) for e in pm[fam]]
+        ve = [(e.get("type"), e.get("help"), e.get("unit")) for e in vm[fam]]
+        check(set(ve) & set(pe), "%s: varve %r, prometheus %r" % (fam, ve, pe))
+    missing = sorted(set(pm) - set(vm))
+    check(not missing, "%d families in prometheus's metadata missing in "
+          "varve's, e.g. %r" % (len(missing), missing[:10]))
+    # The limit parameter is honoured.
+    one = lib.api_data(c.varve.url, "/api/v1/metadata", [("limit", "1")])
+    check_eq(len(one), 1, "families with limit=1")
+    fam = lib.api_data(c.varve.url, "/api/v1/metadata",
+                       [("metric", "go_goroutines")])
+    check_eq(sorted(fam), ["go_goroutines"], "families with metric=")
+
+
+def case_selfmetrics(c):
+    if lib.standin():
+        lib.log("stand-in has no varve metrics; skipped")
+        return
+    rows = lib.parse_metrics(lib.metrics_text(c.varve.url))
+    check(len(rows) > 0, "varve /metrics has no samples")
+    got = [(n, l, v) for n, l, v in rows
+           if "sample" in n and ("ingest" in n or "written" in n or
+                                 "received" in n or "appended" in n)
+           and not any(w in n for w in ("reject", "fail", "invalid",
+                                         "drop", "error", "out_of"))]
+    check(got, "no samples-ingested counter in varve's /metrics; names: %r"
+          % sorted(set(n for n, _, _ in rows))[:40])
+    total = sum(v for _, _, v in got)
+    check(total > 0, "samples ingested is %r" % got)
+
+
+def promtool(args):
+    p = subprocess.run([lib.promtool_path(), "query"] + args,
+                       capture_output=True, timeout=30)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def case_promtool(c, sub, args, pos):
+    outs = []
+    for s in (c.varve, c.prom):
+        rc, out, err = promtool([sub] + args + [s.url] + pos)
+        check(rc == 0, "promtool query %s against %s: exit %d: %s" % (
+            sub, s.kind, rc, err.strip()[:500]))
+        lines = sorted(line for line in out.splitlines() if line.strip())
+        outs.append(lines)
+    check(len(outs[1]) > 0, "promtool printed nothing against prometheus")
+    check(outs[0] == outs[1], "promtool %s output differs:\nvarve:\n%s\n"
+          "prometheus:\n%s" % (sub, "\n".join(outs[0][:20]),
+                               "\n".join(outs[1][:20])))
+
+
+def body(r):
+    c = Ctx()
+    setup(c, r)
+    for m in SERIES_MATCHERS:
+        r.case("series %s" % " ".join(m), case_series, c, m)
+    r.case("labels match job=prometheus", case_labels, c)
+    r.case("label job values", case_label_values, c, "job", None)
+    r.case("label __name__ values job=varve", case_label_values, c,
+           "__name__", '{job="varve"}')
+    r.case("label handler values", case_label_values, c, "handler",
+           'prometheus_http_requests_total')
+    for q in INSTANT_QUERIES:
+        r.case("instant %s" % q, case_instant, c, q)
+    r.case("instant POST up", case_instant, c, "up", "POST")
+    for q in ENGINE_QUERIES:
+        r.case("instant %s" % q, case_instant, c, q)
+    for q in RANGE_QUERIES:
+        r.case("range %s" % q, case_range, c, q)
+    r.case("metadata", case_metadata, c)
+    r.case("self metrics: samples ingested", case_selfmetrics, c)
+    r.case("promtool query instant up", case_promtool, c, "instant",
+           ["--time=" + tstr(c.t)], ["up"])
+    r.case("promtool query series", case_promtool, c, "series",
+           ["--match=up", "--match=go_goroutines",
+            "--start=" + tstr(c.start), "--end=" + tstr(c.end)], [])
+    r.case("promtool query labels job", case_promtool, c, "labels",
+           [], ["job"])
+    r.case("promtool query range", case_promtool, c, "range",
+           ["--start=" + tstr(c.start + 1), "--end=" + tstr(c.end),
+            "--step=1s"], ['go_goroutines{job="prometheus"}'])
+    # Prometheus first, while varve still takes its last flush.
+    c.prom.stop(15)
+    code = c.varve.stop(15)
+    r.case("varve stops with status 0", check_eq, code, 0, "exit status")
+
+
+if __name__ == "__main__":
+    lib.main(body)
