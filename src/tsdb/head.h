@@ -1,4 +1,117 @@
-/* head.h - placeholder, being written */
+/*
+ * head.h - the in-memory head: series, their chunks, and the index.
+ *
+ * The head maps label sets to series (a lock-striped hash table keyed by
+ * labels_hash), gives each series a small monotonically assigned id,
+ * indexes it in the postings index, and stores its samples as XOR chunks:
+ * closed chunks of at most chunk_samples samples and one open chunk that
+ * grows as samples arrive. Only db.c uses this header; everything above
+ * tsdb/ goes through db.h.
+ *
+ * Samples of a series are appended in time order only: the rules are in
+ * head_sample_order. Series are never removed while the head lives.
+ */
 #ifndef VARVE_TSDB_HEAD_H
 #define VARVE_TSDB_HEAD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsdb/index.h"
+#include "tsdb/labels.h"
+#include "util/error.h"
+
+struct head;
+struct head_series;
+
+/* Options; zero means default. */
+struct head_opts {
+	size_t chunk_samples; /* samples per chunk before a cut (XOR_CHUNK_SAMPLES) */
+	size_t stripes;       /* lock stripes of the series table, power of 2 (256) */
+};
+
+/* New empty head; NULL when out of memory. Free with head_free. */
+struct head *head_new(const struct head_opts *opts);
+
+/* Free the head, its series, chunks, index and symbols. NULL is a no-op. */
+void head_free(struct head *h);
+
+/* The head's symbol table and index (owned by the head). */
+struct symtab *head_symtab(struct head *h);
+struct index *head_index(struct head *h);
+
+/*
+ * The series with labels ls (sorted, valid; any strings) whose
+ * labels_hash is hash, created (labels interned, indexed) when absent;
+ * *created (may be NULL) tells which. NULL when out of memory. The
+ * series lives until head_free.
+ */
+struct head_series *head_get_or_create(struct head *h, const struct labels *ls,
+				       uint64_t hash, bool *created);
+
+/* The series with labels ls, or NULL. */
+struct head_series *head_get(struct head *h, const struct labels *ls, uint64_t hash);
+
+/* The series with this id, or NULL (not created yet). */
+struct head_series *head_series_by_id(struct head *h, uint32_t id);
+
+/* Number of series created so far (ids are below it). */
+uint32_t head_num_series(struct head *h);
+
+/* A series' id and its interned labels (valid until head_free). */
+uint32_t head_series_id(const struct head_series *s);
+const struct labels *head_series_labels(const struct head_series *s);
+
+/*
+ * Order rules for appending (t, vbits) after a newest sample (nt, nv);
+ * have says whether there is one. Returns 0 (append), 1 (identical to the
+ * newest: accept without storing), TS_ERR_OUT_OF_ORDER (t < nt) or
+ * TS_ERR_DUPLICATE (t == nt, other bits).
+ */
+static inline int head_sample_order(bool have, int64_t nt, uint64_t nv, int64_t t,
+				    uint64_t vbits)
+{
+	if (!have || t > nt)
+		return 0;
+	if (t < nt)
+		return TS_ERR_OUT_OF_ORDER;
+	return vbits == nv ? 1 : TS_ERR_DUPLICATE;
+}
+
+/* Lock/unlock a series for a run of head_series_append_locked calls.
+ * Keep the section short: queries copy chunks under the same lock. */
+void head_series_lock(struct head *h, struct head_series *s);
+void head_series_unlock(struct head *h, struct head_series *s);
+
+/* The newest sample of s: false when s has none. Needs the series lock. */
+bool head_series_newest_locked(const struct head_series *s, int64_t *t, uint64_t *vbits);
+
+/*
+ * Append (t, value bits) to s, which the caller has locked. Returns as
+ * head_sample_order, or TS_ERR_NOMEM (nothing stored). Cuts a new chunk
+ * when the open one holds chunk_samples samples.
+ */
+int head_series_append_locked(struct head *h, struct head_series *s, int64_t t,
+			      uint64_t vbits);
+
+/* head_series_append_locked under the series lock. */
+int head_series_append(struct head *h, struct head_series *s, int64_t t, uint64_t vbits);
+
+/*
+ * Samples of s in [mint, maxt]. With t and v NULL only counts whether
+ * there is one (returns 1 at the first one found, 0 when none). Otherwise
+ * *t and *v get malloc'd arrays (free both; NULL when none) and the
+ * return value is their length. Negative ts_err on failure (NOMEM,
+ * CORRUPT). The series lock is held only to copy the open chunk.
+ */
+long head_series_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			 int64_t **t, double **v);
+
+/* Counters. */
+uint64_t head_num_chunks(struct head *h);
+
+/* Approximate heap bytes of series, chunks, index and symbols. */
+size_t head_bytes(struct head *h);
+
 #endif
