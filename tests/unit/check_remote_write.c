@@ -437,6 +437,15 @@ START_TEST(test_remote_write_empty_request)
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#ifndef UNDER_ASAN
 /* Virtual memory of this process in bytes. */
 static size_t vm_size(void)
 {
@@ -450,6 +459,7 @@ static size_t vm_size(void)
 	}
 	return pages * 4096;
 }
+#endif
 
 START_TEST(test_remote_write_oversize)
 {
@@ -463,7 +473,7 @@ START_TEST(test_remote_write_oversize)
 	size_t plen, clen;
 	uint8_t *pb = pack_request(ts, 1, NULL, 0, &plen);
 	uint8_t *body = snappy_of(pb, plen, &clen);
-	struct rlimit old, lim;
+	struct rlimit old = { 0 }, lim = { 0 };
 	bool limited = false;
 
 	ck_assert_uint_gt(plen, 16);
@@ -481,16 +491,9 @@ START_TEST(test_remote_write_oversize)
 	 * The default limit (32 MiB) against a 4 GiB claim: with the address
 	 * space capped well below the claim, a decoder that allocated before
 	 * checking would fail with 500 (or die) instead of answering 413.
-	 * Sanitizers reserve huge shadow mappings, so no cap under them.
+	 * AddressSanitizer reserves huge shadow mappings, so no cap under it.
 	 */
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__has_feature)
-#define VARVE_CAP_AS 1
-#elif defined(__has_feature)
-#if !__has_feature(address_sanitizer)
-#define VARVE_CAP_AS 1
-#endif
-#endif
-#ifdef VARVE_CAP_AS
+#ifndef UNDER_ASAN
 	if (getrlimit(RLIMIT_AS, &old) == 0 && vm_size() > 0) {
 		lim = old;
 		lim.rlim_cur = vm_size() + ((rlim_t)512 << 20);
