@@ -1,2 +1,816 @@
-/* api.c - placeholder, being written */
-#include "api/api.h"
+/*
+ * api.c - routes and handlers of the HTTP API except PromQL (query.c):
+ * remote_write, series, labels, label values, metadata, status, health,
+ * self-metrics. See api.h for the list.
+ *
+ * Every JSON handler follows one shape:
+ *
+ *   1. method guard (GET/HEAD, and POST where Prometheus allows it);
+ *   2. parameters, each failure answered bad_data with Prometheus's text
+ *      (`invalid parameter "start": ...`);
+ *   3. one querier for the whole request, one call per match[] set, the
+ *      union sorted and deduplicated, the limit applied by asking storage
+ *      for limit+1 so a truncation can be reported as a warning
+ *      ("results truncated due to limit") as Prometheus does;
+ *   4. the document written with the streaming JSON writer.
+ *
+ * Matchers in match[] are parsed by the PromQL parser's selector entry
+ * point (pql_parse_selector) into the request arena; their compiled
+ * regexes are released before the handler returns.
+ */
+#include "api/api_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "api/params.h"
+#include "api/selfmetrics.h"
+#include "config.h"
+#include "ingest/remote_write.h"
+#include "promql/parser.h"
+#include "tsdb/db.h"
+#include "util/arena.h"
+
+#ifndef VARVE_REVISION
+#define VARVE_REVISION "unknown"
+#endif
+
+#define JSON_TYPE "application/json"
+#define TEXT_TYPE "text/plain; charset=utf-8"
+#define TRUNCATED_WARNING "results truncated due to limit"
+
+/* ------------------------------------------------------------ responses */
+
+static const struct {
+	const char *name;
+	int status;
+} errtypes[] = {
+	[API_ERR_BAD_DATA] = { "bad_data", 400 },
+	[API_ERR_EXEC] = { "execution", 422 },
+	[API_ERR_CANCELED] = { "canceled", 499 },
+	[API_ERR_TIMEOUT] = { "timeout", 503 },
+	[API_ERR_INTERNAL] = { "internal", 500 },
+	[API_ERR_NOT_FOUND] = { "not_found", 404 },
+	[API_ERR_UNAVAILABLE] = { "unavailable", 503 },
+};
+
+void api_error(struct http_response *resp, enum api_errtype type, const char *fmt, ...)
+{
+	struct json j;
+	struct buf msg = BUF_INIT;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && buf_grow(&msg, (size_t)n)) {
+		va_start(ap, fmt);
+		vsnprintf(msg.data, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		msg.len = (size_t)n;
+	}
+	buf_setlen(&resp->body, 0);
+	json_init(&j, &resp->body);
+	json_obj_begin(&j);
+	json_key(&j, "status");
+	json_str(&j, "error");
+	json_key(&j, "errorType");
+	json_str(&j, errtypes[type].name);
+	json_key(&j, "error");
+	json_strn(&j, msg.data ? msg.data : "", msg.len);
+	json_obj_end(&j);
+	buf_release(&msg);
+	resp->status = errtypes[type].status;
+	resp->content_type = JSON_TYPE;
+}
+
+enum api_errtype api_errtype_of(int code)
+{
+	switch (code) {
+	case TS_ERR_INVALID:
+		return API_ERR_BAD_DATA;
+	case TS_ERR_EXEC:
+	case TS_ERR_LIMIT:
+		return API_ERR_EXEC;
+	case TS_ERR_TIMEOUT:
+		return API_ERR_TIMEOUT;
+	case TS_ERR_CANCELED:
+		return API_ERR_CANCELED;
+	case TS_ERR_NOT_FOUND:
+		return API_ERR_NOT_FOUND;
+	default:
+		return API_ERR_INTERNAL;
+	}
+}
+
+void api_success_begin(struct http_response *resp, struct json *j)
+{
+	buf_setlen(&resp->body, 0);
+	json_init(j, &resp->body);
+	json_obj_begin(j);
+	json_key(j, "status");
+	json_str(j, "success");
+	json_key(j, "data");
+}
+
+static void string_array(struct json *j, const char *key, const char *const *v, size_t n)
+{
+	size_t i;
+
+	if (!n)
+		return;
+	json_key(j, key);
+	json_arr_begin(j);
+	for (i = 0; i < n; i++)
+		json_str(j, v[i]);
+	json_arr_end(j);
+}
+
+void api_success_end(struct http_response *resp, struct json *j, const char *const *warnings,
+		     size_t nwarnings, const char *const *infos, size_t ninfos)
+{
+	string_array(j, "warnings", warnings, nwarnings);
+	string_array(j, "infos", infos, ninfos);
+	json_obj_end(j);
+	resp->status = 200;
+	resp->content_type = JSON_TYPE;
+}
+
+bool api_method_ok(struct http_request *req, struct http_response *resp, bool allow_post)
+{
+	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ||
+	    (allow_post && strcmp(req->method, "POST") == 0))
+		return true;
+	http_response_header(resp, "Allow", allow_post ? "GET, HEAD, POST" : "GET, HEAD");
+	http_response_text(resp, 405, TEXT_TYPE, "method not allowed\n");
+	return false;
+}
+
+bool api_time_param(struct http_request *req, struct http_response *resp, const char *name,
+		    int64_t def, bool wrap, int64_t *ms)
+{
+	const char *v = http_request_param(req, name);
+	struct ts_error err;
+
+	if (!v || !*v) {
+		*ms = def;
+		return true;
+	}
+	if (param_parse_time(v, ms, &err) == 0)
+		return true;
+	if (wrap)
+		api_error(resp, API_ERR_BAD_DATA,
+			  "invalid parameter \"%s\": Invalid time value for '%s': %s", name, name,
+			  err.msg);
+	else
+		api_error(resp, API_ERR_BAD_DATA, "invalid parameter \"%s\": %s", name, err.msg);
+	return false;
+}
+
+/* limit parameter: 0 when absent; false (answered) when malformed. */
+static bool limit_param(struct http_request *req, struct http_response *resp, size_t *limit)
+{
+	const char *v = http_request_param(req, "limit");
+	struct ts_error err;
+	int64_t l;
+
+	*limit = 0;
+	if (!v || !*v)
+		return true;
+	if (param_parse_limit(v, &l, &err)) {
+		api_error(resp, API_ERR_BAD_DATA, "invalid parameter \"limit\": %s", err.msg);
+		return false;
+	}
+	*limit = (size_t)l;
+	return true;
+}
+
+/* ------------------------------------------------------------ match[] */
+
+/* The matcher sets of all match[] parameters. */
+struct match_sets {
+	struct matcher **m; /* m[i]: matchers of set i, in the request arena */
+	size_t *n;          /* n[i]: their count */
+	size_t count;       /* number of sets */
+};
+
+static void match_sets_release(struct match_sets *ms)
+{
+	size_t i;
+
+	for (i = 0; i < ms->count; i++)
+		pql_matchers_release(ms->m[i], ms->n[i]);
+	ms->count = 0;
+}
+
+/*
+ * Parse every match[] of req. Errors are answered as bad_data; with
+ * param_prefix the message starts `invalid parameter "match[]": ` as on
+ * /series. Returns false when answered.
+ */
+static bool match_param(struct http_request *req, struct http_response *resp,
+			bool param_prefix, struct match_sets *out)
+{
+	const char *pre = param_prefix ? "invalid parameter \"match[]\": " : "";
+	size_t total = http_request_params(req, "match[]", NULL, 0), i, k;
+	const char **vals;
+	struct ts_error err;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!total)
+		return true;
+	vals = arena_calloc(req->arena, total, sizeof(*vals));
+	out->m = arena_calloc(req->arena, total, sizeof(*out->m));
+	out->n = arena_calloc(req->arena, total, sizeof(*out->n));
+	if (!vals || !out->m || !out->n) {
+		api_error(resp, API_ERR_INTERNAL, "out of memory");
+		return false;
+	}
+	http_request_params(req, "match[]", vals, total);
+	for (i = 0; i < total; i++) {
+		bool nonempty = false;
+
+		ts_error_clear(&err);
+		rc = pql_parse_selector(vals[i], req->arena, &out->m[i], &out->n[i], &err);
+		if (rc) {
+			match_sets_release(out);
+			api_error(resp, api_errtype_of(rc) == API_ERR_INTERNAL ? API_ERR_INTERNAL
+									      : API_ERR_BAD_DATA,
+				  "%s%s", pre, err.msg);
+			return false;
+		}
+		out->count++;
+		for (k = 0; k < out->n[i]; k++)
+			if (!matcher_matches_empty(&out->m[i][k]))
+				nonempty = true;
+		if (!nonempty) {
+			match_sets_release(out);
+			api_error(resp, API_ERR_BAD_DATA,
+				  "%smatch[] must contain at least one non-empty matcher", pre);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ------------------------------------------------------------ remote_write */
+
+static void handle_write(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	struct rw_opts opts = { .max_decoded_bytes = api->rw_max_decoded_bytes };
+	struct rw_result res;
+	enum rw_version v;
+
+	if (strcmp(req->method, "POST") != 0) {
+		http_response_header(resp, "Allow", "POST");
+		http_response_text(resp, 405, TEXT_TYPE, "method not allowed: use POST\n");
+		return;
+	}
+	memset(&res, 0, sizeof(res));
+	v = rw_negotiate(http_request_header(req, "Content-Type"),
+			 http_request_header(req, "Content-Encoding"), &res);
+	if (v != RW_VNONE)
+		rw_write(api->db, v, req->body ? req->body : (const uint8_t *)"", req->body_len,
+			 &opts, &res);
+	selfmetrics_add_write(api->metrics, &res);
+	resp->status = res.status ? res.status : 500;
+	if (resp->status >= 300) {
+		resp->content_type = TEXT_TYPE;
+		buf_addstr(&resp->body, res.msg[0] ? res.msg : "remote write failed");
+		buf_addch(&resp->body, '\n');
+	}
+	if (v == RW_V2 && resp->status < 500) {
+		http_response_header(resp, "X-Prometheus-Remote-Write-Samples-Written",
+				     arena_printf(req->arena, "%llu",
+						  (unsigned long long)res.samples_written));
+		http_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written",
+				     arena_printf(req->arena, "%llu",
+						  (unsigned long long)res.histograms_written));
+		http_response_header(resp, "X-Prometheus-Remote-Write-Exemplars-Written",
+				     arena_printf(req->arena, "%llu",
+						  (unsigned long long)res.exemplars_written));
+	}
+}
+
+/* ------------------------------------------------------------ series */
+
+static int labels_ptr_cmp(const void *a, const void *b)
+{
+	return labels_cmp(*(const struct labels *const *)a, *(const struct labels *const *)b);
+}
+
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Write a label set as a JSON object {"name":"value",...}. */
+static void json_labels(struct json *j, const struct labels *ls)
+{
+	size_t i;
+
+	json_obj_begin(j);
+	for (i = 0; i < ls->n; i++) {
+		json_key(j, ls->v[i].name);
+		json_str(j, ls->v[i].value);
+	}
+	json_obj_end(j);
+}
+
+static void handle_series(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	struct match_sets ms;
+	struct series_set *sets = NULL;
+	const struct labels **all = NULL;
+	struct querier *q = NULL;
+	struct ts_error err;
+	size_t limit, i, k, n = 0, total = 0, out = 0;
+	int64_t start, end;
+	const char *warn = TRUNCATED_WARNING;
+	bool truncated = false;
+	struct json j;
+	int rc;
+
+	if (!api_method_ok(req, resp, true))
+		return;
+	if (!http_request_params(req, "match[]", NULL, 0)) {
+		api_error(resp, API_ERR_BAD_DATA, "no match[] parameter provided");
+		return;
+	}
+	if (!limit_param(req, resp, &limit) ||
+	    !api_time_param(req, resp, "start", PARAM_MIN_TIME_MS, true, &start) ||
+	    !api_time_param(req, resp, "end", PARAM_MAX_TIME_MS, true, &end) ||
+	    !match_param(req, resp, true, &ms))
+		return;
+	sets = calloc(ms.count, sizeof(*sets));
+	q = db_querier(api->db);
+	if (!sets || !q) {
+		api_error(resp, API_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < ms.count; i++) {
+		ts_error_clear(&err);
+		rc = querier_select(q, ms.m[i], ms.n[i], start, end, false, limit ? limit + 1 : 0,
+				    &sets[i], &err);
+		if (rc) {
+			api_error(resp, api_errtype_of(rc) == API_ERR_BAD_DATA ? API_ERR_BAD_DATA
+									       : API_ERR_EXEC,
+				  "%s", err.msg[0] ? err.msg : ts_strerror(rc));
+			goto out;
+		}
+		n++;
+		total += sets[i].n;
+	}
+	all = malloc((total ? total : 1) * sizeof(*all));
+	if (!all) {
+		api_error(resp, API_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		for (k = 0; k < sets[i].n; k++)
+			all[out++] = &sets[i].s[k].labels;
+	if (n > 1) {
+		qsort(all, out, sizeof(*all), labels_ptr_cmp);
+		for (i = 0, k = 0; i < out; i++)
+			if (k == 0 || !labels_equal(all[k - 1], all[i]))
+				all[k++] = all[i];
+		out = k;
+	}
+	if (limit && out > limit) {
+		out = limit;
+		truncated = true;
+	}
+	api_success_begin(resp, &j);
+	json_arr_begin(&j);
+	for (i = 0; i < out; i++)
+		json_labels(&j, all[i]);
+	json_arr_end(&j);
+	api_success_end(resp, &j, &warn, truncated ? 1 : 0, NULL, 0);
+out:
+	free(all);
+	for (i = 0; i < n; i++)
+		series_set_release(&sets[i]);
+	free(sets);
+	querier_free(q);
+	match_sets_release(&ms);
+}
+
+/* ------------------------------------------------------------ labels and values */
+
+/*
+ * Undo Prometheus's U__ value escaping of label names in paths: after the
+ * "U__" prefix, "__" is "_" and "_<hex>_" is the code point <hex>; other
+ * bytes stand for themselves. Returns name unchanged when it is not a
+ * well-formed escape (as Prometheus does), the decoded copy (arena)
+ * otherwise.
+ */
+static const char *unescape_label_name(struct arena *a, const char *name)
+{
+	const char *p;
+	char *out, *o;
+
+	if (strncmp(name, "U__", 3) != 0)
+		return name;
+	p = name + 3;
+	out = arena_alloc(a, strlen(p) * 4 + 1);
+	if (!out)
+		return name;
+	o = out;
+	while (*p) {
+		unsigned long cp = 0;
+		int nd = 0;
+
+		if (*p != '_') {
+			*o++ = *p++;
+			continue;
+		}
+		p++;
+		if (*p == '_') {
+			*o++ = '_';
+			p++;
+			continue;
+		}
+		while (*p && *p != '_') {
+			int c = (unsigned char)*p, d;
+
+			if (c >= '0' && c <= '9')
+				d = c - '0';
+			else if (c >= 'a' && c <= 'f')
+				d = c - 'a' + 10;
+			else if (c >= 'A' && c <= 'F')
+				d = c - 'A' + 10;
+			else
+				return name;
+			if (++nd > 6)
+				return name;
+			cp = cp * 16 + (unsigned long)d;
+			p++;
+		}
+		if (*p != '_' || nd == 0)
+			return name;
+		p++;
+		if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return name;
+		/* UTF-8 encode */
+		if (cp < 0x80) {
+			*o++ = (char)cp;
+		} else if (cp < 0x800) {
+			*o++ = (char)(0xc0 | (cp >> 6));
+			*o++ = (char)(0x80 | (cp & 0x3f));
+		} else if (cp < 0x10000) {
+			*o++ = (char)(0xe0 | (cp >> 12));
+			*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+			*o++ = (char)(0x80 | (cp & 0x3f));
+		} else {
+			*o++ = (char)(0xf0 | (cp >> 18));
+			*o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+			*o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+			*o++ = (char)(0x80 | (cp & 0x3f));
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/*
+ * Shared body of /labels and /label/<name>/values: name NULL lists label
+ * names, otherwise the values of label name.
+ */
+static void labels_or_values(struct api *api, struct http_request *req,
+			     struct http_response *resp, const char *name)
+{
+	struct match_sets ms;
+	struct strvec *vecs = NULL;
+	const char **all = NULL;
+	struct querier *q = NULL;
+	struct ts_error err;
+	size_t limit, i, k, nsets, n = 0, total = 0, out = 0;
+	int64_t start, end;
+	const char *warn = TRUNCATED_WARNING;
+	bool truncated = false;
+	struct json j;
+	int rc;
+
+	if (!limit_param(req, resp, &limit) ||
+	    !api_time_param(req, resp, "start", PARAM_MIN_TIME_MS, true, &start) ||
+	    !api_time_param(req, resp, "end", PARAM_MAX_TIME_MS, true, &end) ||
+	    !match_param(req, resp, false, &ms))
+		return;
+	nsets = ms.count ? ms.count : 1;
+	vecs = calloc(nsets, sizeof(*vecs));
+	q = db_querier(api->db);
+	if (!vecs || !q) {
+		api_error(resp, API_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < nsets; i++) {
+		const struct matcher *m = ms.count ? ms.m[i] : NULL;
+		size_t nm = ms.count ? ms.n[i] : 0;
+		size_t hint = limit ? limit + 1 : 0;
+
+		ts_error_clear(&err);
+		if (name)
+			rc = querier_label_values(q, name, m, nm, start, end, hint, &vecs[i], &err);
+		else
+			rc = querier_label_names(q, m, nm, start, end, hint, &vecs[i], &err);
+		if (rc) {
+			api_error(resp, api_errtype_of(rc) == API_ERR_BAD_DATA ? API_ERR_BAD_DATA
+									       : API_ERR_EXEC,
+				  "%s", err.msg[0] ? err.msg : ts_strerror(rc));
+			goto out;
+		}
+		n++;
+		total += vecs[i].n;
+	}
+	all = malloc((total ? total : 1) * sizeof(*all));
+	if (!all) {
+		api_error(resp, API_ERR_INTERNAL, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		for (k = 0; k < vecs[i].n; k++)
+			all[out++] = vecs[i].v[k];
+	if (n > 1) {
+		qsort(all, out, sizeof(*all), str_ptr_cmp);
+		for (i = 0, k = 0; i < out; i++)
+			if (k == 0 || strcmp(all[k - 1], all[i]) != 0)
+				all[k++] = all[i];
+		out = k;
+	}
+	if (limit && out > limit) {
+		out = limit;
+		truncated = true;
+	}
+	api_success_begin(resp, &j);
+	json_arr_begin(&j);
+	for (i = 0; i < out; i++)
+		json_str(&j, all[i]);
+	json_arr_end(&j);
+	api_success_end(resp, &j, &warn, truncated ? 1 : 0, NULL, 0);
+out:
+	free(all);
+	for (i = 0; i < n; i++)
+		strvec_release(&vecs[i]);
+	free(vecs);
+	querier_free(q);
+	match_sets_release(&ms);
+}
+
+static void handle_labels(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	if (!api_method_ok(req, resp, true))
+		return;
+	labels_or_values(ctx, req, resp, NULL);
+}
+
+/* /api/v1/label/<name>/values: req->rest is "<name>/values". */
+static void handle_label_values(struct http_request *req, struct http_response *resp,
+				void *ctx)
+{
+	static const char suffix[] = "/values";
+	size_t rl = strlen(req->rest), nl;
+	const char *name;
+	char *raw;
+
+	if (rl <= sizeof(suffix) - 1 || strcmp(req->rest + rl - (sizeof(suffix) - 1), suffix) ||
+	    memchr(req->rest, '/', rl - (sizeof(suffix) - 1))) {
+		http_response_text(resp, 404, TEXT_TYPE, "404 page not found\n");
+		return;
+	}
+	if (!api_method_ok(req, resp, false))
+		return;
+	nl = rl - (sizeof(suffix) - 1);
+	raw = arena_strndup(req->arena, req->rest, nl);
+	if (!raw) {
+		api_error(resp, API_ERR_INTERNAL, "out of memory");
+		return;
+	}
+	name = unescape_label_name(req->arena, raw);
+	if (!*name || !utf8_valid(name, strlen(name))) {
+		api_error(resp, API_ERR_BAD_DATA, "invalid label name: \"%s\"", name);
+		return;
+	}
+	labels_or_values(ctx, req, resp, name);
+}
+
+/* ------------------------------------------------------------ metadata */
+
+/* An integer parameter of /metadata: def when absent; false (answered
+ * "<name> must be a number") when malformed. Negative means no limit. */
+static bool metadata_int(struct http_request *req, struct http_response *resp,
+			 const char *name, long long *out)
+{
+	const char *v = http_request_param(req, name);
+	char *end;
+
+	*out = -1;
+	if (!v || !*v)
+		return true;
+	*out = strtoll(v, &end, 10);
+	if (*end || end == v) {
+		api_error(resp, API_ERR_BAD_DATA, "%s must be a number", name);
+		return false;
+	}
+	return true;
+}
+
+static void handle_metadata(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	struct metadata_entry *md = NULL;
+	const char *metric;
+	long long limit, per;
+	size_t n = 0, i;
+	struct json j;
+	int rc;
+
+	if (!api_method_ok(req, resp, false))
+		return;
+	if (!metadata_int(req, resp, "limit", &limit) ||
+	    !metadata_int(req, resp, "limit_per_metric", &per))
+		return;
+	metric = http_request_param(req, "metric");
+	if (metric && !*metric)
+		metric = NULL;
+	api_success_begin(resp, &j);
+	json_obj_begin(&j);
+	if (limit != 0) {
+		rc = db_metadata(api->db, metric, limit > 0 ? (size_t)limit : 0,
+				 per > 0 ? (size_t)per : 0, &md, &n);
+		if (rc) {
+			api_error(resp, API_ERR_INTERNAL, "reading metadata: %s", ts_strerror(rc));
+			return;
+		}
+		for (i = 0; i < n; i++) {
+			if (i == 0 || strcmp(md[i - 1].family, md[i].family) != 0) {
+				if (i)
+					json_arr_end(&j);
+				json_key(&j, md[i].family);
+				json_arr_begin(&j);
+			}
+			json_obj_begin(&j);
+			json_key(&j, "type");
+			json_str(&j, metric_type_name(md[i].type));
+			json_key(&j, "help");
+			json_str(&j, md[i].help ? md[i].help : "");
+			json_key(&j, "unit");
+			json_str(&j, md[i].unit ? md[i].unit : "");
+			json_obj_end(&j);
+		}
+		if (n)
+			json_arr_end(&j);
+		free(md);
+	}
+	json_obj_end(&j);
+	api_success_end(resp, &j, NULL, 0, NULL, 0);
+}
+
+/* ------------------------------------------------------------ status, health */
+
+/* "20261122-00:03:13" from the compiler's __DATE__ and __TIME__. */
+static void build_date(char *out, size_t cap)
+{
+	static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+	const char *d = __DATE__; /* "Nov 22 2026" */
+	const char *m = strstr(months, (char[4]){ d[0], d[1], d[2], '\0' });
+	int mon = m ? (int)(m - months) / 3 + 1 : 0;
+
+	snprintf(out, cap, "%.4s%02d%02d-%s", d + 7, mon, atoi(d + 4), __TIME__);
+}
+
+static void handle_buildinfo(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct json j;
+	char date[32];
+
+	(void)ctx;
+	if (!api_method_ok(req, resp, false))
+		return;
+	build_date(date, sizeof(date));
+	api_success_begin(resp, &j);
+	json_obj_begin(&j);
+	json_key(&j, "version");
+	json_str(&j, PACKAGE_VERSION);
+	json_key(&j, "revision");
+	json_str(&j, VARVE_REVISION);
+	json_key(&j, "branch");
+	json_str(&j, "unknown");
+	json_key(&j, "buildUser");
+	json_str(&j, "unknown");
+	json_key(&j, "buildDate");
+	json_str(&j, date);
+	json_key(&j, "goVersion");
+	json_str(&j, "none (C11, cc " __VERSION__ ")");
+	json_obj_end(&j);
+	api_success_end(resp, &j, NULL, 0, NULL, 0);
+}
+
+/* /api/v1/rules and /api/v1/alerts: varve evaluates no rules, so both are
+ * empty, in the shapes Grafana reads at data source start. */
+static void handle_rules(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct json j;
+
+	(void)ctx;
+	if (!api_method_ok(req, resp, false))
+		return;
+	api_success_begin(resp, &j);
+	json_obj_begin(&j);
+	json_key(&j, strcmp(req->route, "/api/v1/alerts") == 0 ? "alerts" : "groups");
+	json_arr_begin(&j);
+	json_arr_end(&j);
+	json_obj_end(&j);
+	api_success_end(resp, &j, NULL, 0, NULL, 0);
+}
+
+static void handle_healthy(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)ctx;
+	if (!api_method_ok(req, resp, false))
+		return;
+	http_response_text(resp, 200, TEXT_TYPE, "varve is healthy.\n");
+}
+
+static void handle_ready(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)ctx;
+	if (!api_method_ok(req, resp, false))
+		return;
+	http_response_text(resp, 200, TEXT_TYPE, "varve is ready.\n");
+}
+
+static void handle_metrics(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+
+	if (!api_method_ok(req, resp, false))
+		return;
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	selfmetrics_render(api->metrics, api->db, &resp->body);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct api *api_new(const struct api_opts *opts)
+{
+	struct api *a;
+
+	if (!opts || !opts->db)
+		return NULL;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->db = opts->db;
+	a->query = opts->query;
+	a->rw_max_decoded_bytes = opts->rw_max_decoded_bytes ? opts->rw_max_decoded_bytes
+							     : RW_DEFAULT_MAX_DECODED_BYTES;
+	a->metrics = opts->metrics;
+	return a;
+}
+
+void api_free(struct api *a)
+{
+	free(a);
+}
+
+int api_register(struct api *a, struct http_server *s)
+{
+	static const struct {
+		const char *path;
+		bool prefix;
+		http_handler_fn fn;
+	} routes[] = {
+		{ "/api/v1/write", false, handle_write },
+		{ "/api/v1/query", false, api_handle_query },
+		{ "/api/v1/query_range", false, api_handle_query_range },
+		{ "/api/v1/format_query", false, api_handle_format_query },
+		{ "/api/v1/query_exemplars", false, api_handle_query_exemplars },
+		{ "/api/v1/series", false, handle_series },
+		{ "/api/v1/labels", false, handle_labels },
+		{ "/api/v1/label/", true, handle_label_values },
+		{ "/api/v1/metadata", false, handle_metadata },
+		{ "/api/v1/status/buildinfo", false, handle_buildinfo },
+		{ "/api/v1/rules", false, handle_rules },
+		{ "/api/v1/alerts", false, handle_rules },
+		{ "/-/healthy", false, handle_healthy },
+		{ "/-/ready", false, handle_ready },
+		{ "/metrics", false, handle_metrics },
+	};
+	size_t i;
+	int rc;
+
+	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		rc = http_server_route(s, routes[i].path, routes[i].prefix, routes[i].fn, a);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}

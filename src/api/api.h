@@ -1,4 +1,54 @@
-/* api.h - placeholder, being written */
+/*
+ * api.h - the Prometheus HTTP API of varve, mounted on an http_server.
+ *
+ * Endpoints (Prometheus's parameters, JSON shapes, status codes):
+ *
+ *   POST /api/v1/write                remote_write 1.0 and 2.0
+ *   GET|POST /api/v1/query            instant query
+ *   GET|POST /api/v1/query_range      range query
+ *   GET|POST /api/v1/format_query     canonical query text
+ *   GET|POST /api/v1/series           series matching match[]
+ *   GET|POST /api/v1/labels           label names
+ *   GET /api/v1/label/<name>/values   label values (U__ escaping accepted)
+ *   GET /api/v1/metadata              metric metadata
+ *   GET /api/v1/status/buildinfo      build information
+ *   GET /-/healthy, /-/ready          liveness and readiness
+ *   GET /metrics                      self-metrics, text exposition format
+ *
+ * Errors on /api/v1 are {"status":"error","errorType":...,"error":...}
+ * with bad_data 400, execution 422, canceled 499, timeout 503, internal
+ * 500, not_found 404 (Prometheus's mapping); remote_write answers plain
+ * text as Prometheus's receiver does.
+ */
 #ifndef VARVE_API_API_H
 #define VARVE_API_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "promql/engine.h"
+
+struct db;
+struct http_server;
+struct api;
+struct selfmetrics;
+
+struct api_opts {
+	struct db *db;                  /* the store, not owned; required */
+	struct pql_opts query;          /* engine settings (zero: defaults) */
+	size_t rw_max_decoded_bytes;    /* remote_write decoded size limit (32 MiB when 0) */
+	struct selfmetrics *metrics;    /* counters to update and render, not owned; may be NULL */
+};
+
+/* A new API bound to opts->db; NULL when out of memory. Free with api_free
+ * after the server that routes to it has stopped. */
+struct api *api_new(const struct api_opts *opts);
+
+/* Install every route of the API on s (before http_server_start).
+ * Returns 0 or TS_ERR_NOMEM. */
+int api_register(struct api *a, struct http_server *s);
+
+/* Free a. NULL is a no-op. */
+void api_free(struct api *a);
+
 #endif

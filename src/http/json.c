@@ -1,2 +1,264 @@
-/* json.c - placeholder, being written */
+/*
+ * json.c - streaming JSON writer; see json.h.
+ *
+ * Escaping copies runs of bytes that need nothing (printable ASCII other
+ * than '"' and '\\', and well-formed multi-byte UTF-8) in one buf_add, and
+ * handles the rest byte by byte. UTF-8 is checked as in RFC 3629: no
+ * overlong forms, no surrogates, nothing above U+10FFFF; each offending
+ * byte becomes one U+FFFD, like Go's encoding/json does.
+ */
 #include "http/json.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void json_init(struct json *j, struct buf *b)
+{
+	j->b = b;
+	j->comma = 0;
+	j->depth = 0;
+	j->after_key = false;
+}
+
+/* Write the separator due before a value or key at the current level. */
+static void json_sep(struct json *j)
+{
+	uint64_t bit;
+
+	if (j->after_key) {
+		j->after_key = false;
+		return;
+	}
+	if (j->depth <= 0 || j->depth > JSON_MAX_DEPTH)
+		return;
+	bit = UINT64_C(1) << (j->depth - 1);
+	if (j->comma & bit)
+		buf_addch(j->b, ',');
+	else
+		j->comma |= bit;
+}
+
+static void json_open(struct json *j, char c)
+{
+	json_sep(j);
+	buf_addch(j->b, c);
+	j->depth++;
+	if (j->depth <= JSON_MAX_DEPTH)
+		j->comma &= ~(UINT64_C(1) << (j->depth - 1));
+}
+
+static void json_close(struct json *j, char c)
+{
+	buf_addch(j->b, c);
+	if (j->depth > 0)
+		j->depth--;
+	j->after_key = false;
+}
+
+void json_obj_begin(struct json *j)
+{
+	json_open(j, '{');
+}
+
+void json_obj_end(struct json *j)
+{
+	json_close(j, '}');
+}
+
+void json_arr_begin(struct json *j)
+{
+	json_open(j, '[');
+}
+
+void json_arr_end(struct json *j)
+{
+	json_close(j, ']');
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence starting at s (n bytes left),
+ * or 0 when the bytes there are not one.
+ */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		if (n >= 2 && (s[1] & 0xc0) == 0x80)
+			return 2;
+		return 0;
+	}
+	if (c >= 0xe0 && c <= 0xef) {
+		if (n < 3 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xe0 && s[1] < 0xa0)
+			return 0; /* overlong */
+		if (c == 0xed && s[1] >= 0xa0)
+			return 0; /* surrogate */
+		return 3;
+	}
+	if (c >= 0xf0 && c <= 0xf4) {
+		if (n < 4 || (s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 ||
+		    (s[3] & 0xc0) != 0x80)
+			return 0;
+		if (c == 0xf0 && s[1] < 0x90)
+			return 0; /* overlong */
+		if (c == 0xf4 && s[1] >= 0x90)
+			return 0; /* above U+10FFFF */
+		return 4;
+	}
+	return 0;
+}
+
+void json_escape(struct buf *b, const char *str, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0, run = 0, l;
+	unsigned char c;
+
+	buf_grow(b, n + 2);
+	buf_addch(b, '"');
+	while (i < n) {
+		c = s[i];
+		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+			i++;
+			continue;
+		}
+		if (c >= 0x80) {
+			l = utf8_seq_len(s + i, n - i);
+			if (l) {
+				i += l;
+				continue;
+			}
+		}
+		/* flush the clean run before s[i] */
+		if (i > run)
+			buf_add(b, s + run, i - run);
+		switch (c) {
+		case '"':
+			buf_add(b, "\\\"", 2);
+			break;
+		case '\\':
+			buf_add(b, "\\\\", 2);
+			break;
+		case '\n':
+			buf_add(b, "\\n", 2);
+			break;
+		case '\r':
+			buf_add(b, "\\r", 2);
+			break;
+		case '\t':
+			buf_add(b, "\\t", 2);
+			break;
+		default:
+			if (c < 0x20) {
+				char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+
+				buf_add(b, u, sizeof(u));
+			} else {
+				buf_add(b, "\\ufffd", 6); /* invalid UTF-8 byte */
+			}
+			break;
+		}
+		i++;
+		run = i;
+	}
+	if (i > run)
+		buf_add(b, s + run, i - run);
+	buf_addch(b, '"');
+}
+
+void json_key(struct json *j, const char *k)
+{
+	json_sep(j);
+	json_escape(j->b, k, strlen(k));
+	buf_addch(j->b, ':');
+	j->after_key = true;
+}
+
+void json_str(struct json *j, const char *s)
+{
+	json_strn(j, s, strlen(s));
+}
+
+void json_strn(struct json *j, const char *s, size_t n)
+{
+	json_sep(j);
+	json_escape(j->b, s, n);
+}
+
+void json_int(struct json *j, int64_t v)
+{
+	json_sep(j);
+	buf_printf(j->b, "%" PRId64, v);
+}
+
+void json_uint(struct json *j, uint64_t v)
+{
+	json_sep(j);
+	buf_printf(j->b, "%" PRIu64, v);
+}
+
+void json_bool(struct json *j, bool v)
+{
+	json_sep(j);
+	buf_addstr(j->b, v ? "true" : "false");
+}
+
+void json_null(struct json *j)
+{
+	json_sep(j);
+	buf_addstr(j->b, "null");
+}
+
+void json_double(struct json *j, double v)
+{
+	json_sep(j);
+	if (!isfinite(v)) {
+		buf_addstr(j->b, "null");
+		return;
+	}
+	buf_add_float(j->b, v);
+}
+
+void json_sample_value(struct json *j, double v)
+{
+	json_sep(j);
+	buf_addch(j->b, '"');
+	buf_add_float(j->b, v);
+	buf_addch(j->b, '"');
+}
+
+void json_time_ms(struct json *j, int64_t ms)
+{
+	uint64_t u;
+	unsigned frac;
+	char tmp[32];
+	int n;
+
+	json_sep(j);
+	/* negate in unsigned arithmetic so INT64_MIN is fine */
+	if (ms < 0) {
+		buf_addch(j->b, '-');
+		u = (uint64_t)0 - (uint64_t)ms;
+	} else {
+		u = (uint64_t)ms;
+	}
+	frac = (unsigned)(u % 1000);
+	if (frac)
+		n = snprintf(tmp, sizeof(tmp), "%" PRIu64 ".%03u", u / 1000, frac);
+	else
+		n = snprintf(tmp, sizeof(tmp), "%" PRIu64, u / 1000);
+	buf_add(j->b, tmp, (size_t)n);
+}
+
+void json_raw(struct json *j, const char *text)
+{
+	json_sep(j);
+	buf_addstr(j->b, text);
+}

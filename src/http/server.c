@@ -1,2 +1,595 @@
-/* server.c - placeholder, being written */
+/*
+ * server.c - libmicrohttpd wiring; see server.h.
+ *
+ * Per-request state (struct req_state) is created in the URI log callback,
+ * which libmicrohttpd calls once per request before anything else and whose
+ * return value becomes the request's context pointer; it is freed in the
+ * completion callback. Keeping the raw URI from that callback lets us
+ * decode the query string ourselves ('+' as space, repeated keys kept in
+ * order), which libmicrohttpd's own argument parsing does not do the way
+ * HTML forms and Go's url package encode.
+ *
+ * The access handler runs in three phases for each request:
+ *
+ *   1. first call (no body yet): decode path and query, pick the route,
+ *      check Content-Length against max_body_bytes (413 right away when
+ *      over), note whether the body is form-encoded;
+ *   2. body calls (*upload_data_size > 0): append to the body buffer, or
+ *      drop the bytes once the body has gone over the limit;
+ *   3. last call (*upload_data_size == 0 after phase 1): parse a form body
+ *      into parameters, run the handler, queue its response.
+ *
+ * Threads: libmicrohttpd's internal thread pool with epoll, one thread per
+ * CPU; each connection stays on one thread, so req_state needs no locks.
+ */
 #include "http/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "util/arena.h"
+
+#define DEFAULT_MAX_BODY (32u << 20)
+#define CONN_MEMORY_LIMIT (256u << 10)
+
+/* One entry of the routing table. */
+struct route {
+	char *path;         /* pattern, owned */
+	size_t len;         /* strlen(path) */
+	bool prefix;        /* match every path starting with path */
+	http_handler_fn fn; /* handler */
+	void *ctx;          /* handler's context */
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;   /* NULL when stopped */
+	struct route *routes;        /* routing table, owned */
+	size_t nroutes;              /* entries in routes */
+	struct http_server_opts opts;/* settings with defaults filled in */
+	uint16_t port;               /* bound port, 0 when stopped */
+};
+
+/* Per-request state, from the URI log callback to the completion callback. */
+struct req_state {
+	struct http_server *srv;    /* owning server */
+	struct arena *arena;        /* request arena (also holds this struct's strings) */
+	const char *uri;            /* raw request URI, in the arena; NULL if unknown */
+	bool started;               /* phase 1 done */
+	bool form;                  /* body is application/x-www-form-urlencoded */
+	bool too_large;             /* body went over max_body_bytes */
+	bool responded;             /* a response was queued early */
+	const struct route *route;  /* matched route, NULL for 404 */
+	struct buf body;            /* body bytes received so far */
+	struct http_request req;    /* what the handler sees */
+};
+
+/* ------------------------------------------------------------ helpers */
+
+static int hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+char *http_unescape(struct arena *a, const char *s, size_t n, bool plus_space)
+{
+	char *out = arena_alloc(a, n + 1);
+	size_t i, o = 0;
+	int h, l;
+
+	if (!out)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '%' && i + 2 < n &&
+		    (h = hexval((unsigned char)s[i + 1])) >= 0 &&
+		    (l = hexval((unsigned char)s[i + 2])) >= 0) {
+			out[o++] = (char)(h * 16 + l);
+			i += 2;
+		} else if (plus_space && s[i] == '+') {
+			out[o++] = ' ';
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+int http_parse_form(struct arena *a, const char *s, size_t n, struct http_param **params,
+		    size_t *nparams)
+{
+	size_t i = 0, count = 0, j, k;
+	struct http_param *np;
+
+	/* count the pairs first so the array grows once */
+	for (j = 0; j < n; j++)
+		if (s[j] == '&')
+			count++;
+	count++;
+	np = arena_alloc(a, (*nparams + count) * sizeof(*np));
+	if (!np)
+		return TS_ERR_NOMEM;
+	if (*nparams)
+		memcpy(np, *params, *nparams * sizeof(*np));
+	*params = np;
+	while (i < n) {
+		const char *eq;
+		size_t end;
+
+		for (end = i; end < n && s[end] != '&'; end++)
+			;
+		if (end > i) {
+			eq = memchr(s + i, '=', end - i);
+			k = eq ? (size_t)(eq - s) : end;
+			np[*nparams].name = http_unescape(a, s + i, k - i, true);
+			np[*nparams].value = eq ? http_unescape(a, eq + 1, end - k - 1, true)
+						: http_unescape(a, "", 0, false);
+			if (!np[*nparams].name || !np[*nparams].value)
+				return TS_ERR_NOMEM;
+			(*nparams)++;
+		}
+		i = end + 1;
+	}
+	return 0;
+}
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+	if (!req->conn)
+		return NULL;
+	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_param(const struct http_request *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->nparams; i++)
+		if (strcmp(req->params[i].name, name) == 0)
+			return req->params[i].value;
+	return NULL;
+}
+
+size_t http_request_params(const struct http_request *req, const char *name,
+			   const char **out, size_t max)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < req->nparams; i++) {
+		if (strcmp(req->params[i].name, name) != 0)
+			continue;
+		if (out && n < max)
+			out[n] = req->params[i].value;
+		n++;
+	}
+	return n;
+}
+
+void http_response_header(struct http_response *resp, const char *name, const char *value)
+{
+	if (resp->nhdr >= HTTP_MAX_HEADERS)
+		return;
+	resp->hdr_name[resp->nhdr] = name;
+	resp->hdr_value[resp->nhdr] = value;
+	resp->nhdr++;
+}
+
+void http_response_text(struct http_response *resp, int status, const char *content_type,
+			const char *text)
+{
+	resp->status = status;
+	resp->content_type = content_type;
+	buf_setlen(&resp->body, 0);
+	buf_addstr(&resp->body, text);
+}
+
+/* ------------------------------------------------------------ routing */
+
+int http_server_route(struct http_server *s, const char *path, bool prefix,
+		      http_handler_fn fn, void *ctx)
+{
+	struct route *nr = realloc(s->routes, (s->nroutes + 1) * sizeof(*nr));
+
+	if (!nr)
+		return TS_ERR_NOMEM;
+	s->routes = nr;
+	nr[s->nroutes].path = strdup(path);
+	if (!nr[s->nroutes].path)
+		return TS_ERR_NOMEM;
+	nr[s->nroutes].len = strlen(path);
+	nr[s->nroutes].prefix = prefix;
+	nr[s->nroutes].fn = fn;
+	nr[s->nroutes].ctx = ctx;
+	s->nroutes++;
+	return 0;
+}
+
+/* The route for path: an exact match, else the longest matching prefix. */
+static const struct route *route_find(const struct http_server *s, const char *path)
+{
+	const struct route *best = NULL;
+	size_t i;
+
+	for (i = 0; i < s->nroutes; i++) {
+		const struct route *r = &s->routes[i];
+
+		if (!r->prefix) {
+			if (strcmp(r->path, path) == 0)
+				return r;
+		} else if (strncmp(r->path, path, r->len) == 0 && (!best || r->len > best->len)) {
+			best = r;
+		}
+	}
+	return best;
+}
+
+/* --------------------------------------------------- MHD callbacks */
+
+static struct req_state *req_state_new(struct http_server *srv, const char *uri)
+{
+	struct arena *a = arena_new(0);
+	struct req_state *st;
+
+	if (!a)
+		return NULL;
+	st = arena_calloc(a, 1, sizeof(*st));
+	if (!st) {
+		arena_free(a);
+		return NULL;
+	}
+	st->srv = srv;
+	st->arena = a;
+	st->uri = uri ? arena_strdup(a, uri) : NULL;
+	st->body = (struct buf)BUF_INIT;
+	return st;
+}
+
+static void req_state_free(struct req_state *st)
+{
+	if (!st)
+		return;
+	buf_release(&st->body);
+	arena_free(st->arena); /* st itself lives in the arena */
+}
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	(void)conn;
+	return req_state_new(cls, uri);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)conn;
+	(void)toe;
+	req_state_free(*req_cls);
+	*req_cls = NULL;
+}
+
+/* Queue resp on conn and report it to the observer. Frees resp's body. */
+static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection *conn,
+				     struct http_response *resp)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	size_t len, i;
+	char *data;
+
+	if (!buf_ok(&resp->body)) {
+		buf_release(&resp->body);
+		resp->status = 500;
+		resp->content_type = "text/plain; charset=utf-8";
+		resp->nhdr = 0;
+		buf_addstr(&resp->body, "out of memory\n");
+	}
+	data = buf_detach(&resp->body, &len);
+	if (!data)
+		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	else
+		r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(data);
+		return MHD_NO;
+	}
+	if (resp->content_type)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
+	for (i = 0; i < resp->nhdr; i++)
+		MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_value[i]);
+	ret = MHD_queue_response(conn, (unsigned)resp->status, r);
+	MHD_destroy_response(r);
+	if (st->srv->opts.observer)
+		st->srv->opts.observer(st->route ? st->route->path : "other", resp->status,
+				       st->srv->opts.observer_ctx);
+	return ret;
+}
+
+static enum MHD_Result send_simple(struct req_state *st, struct MHD_Connection *conn,
+				   int status, const char *text)
+{
+	struct http_response resp = { .status = status, .body = BUF_INIT };
+
+	http_response_text(&resp, status, "text/plain; charset=utf-8", text);
+	return send_response(st, conn, &resp);
+}
+
+static bool is_form(const char *ct)
+{
+	static const char form[] = "application/x-www-form-urlencoded";
+
+	return ct && strncasecmp(ct, form, sizeof(form) - 1) == 0 &&
+	       (ct[sizeof(form) - 1] == '\0' || ct[sizeof(form) - 1] == ';' ||
+		ct[sizeof(form) - 1] == ' ');
+}
+
+/* Phase 1: decode the request line, pick the route, check the body size. */
+static enum MHD_Result req_begin(struct req_state *st, struct MHD_Connection *conn,
+				 const char *url, const char *method)
+{
+	const char *uri = st->uri ? st->uri : url;
+	const char *q = strchr(uri, '?');
+	size_t plen = q ? (size_t)(q - uri) : strlen(uri);
+	const char *cl;
+	struct http_request *req = &st->req;
+
+	st->started = true;
+	req->method = method;
+	req->conn = conn;
+	req->arena = st->arena;
+	req->path = http_unescape(st->arena, uri, plen, false);
+	if (!req->path)
+		return MHD_NO;
+	if (q && http_parse_form(st->arena, q + 1, strlen(q + 1), &req->params, &req->nparams))
+		return MHD_NO;
+	st->route = route_find(st->srv, req->path);
+	req->route = st->route ? st->route->path : "other";
+	req->rest = st->route && st->route->prefix ? req->path + st->route->len : "";
+	st->form = is_form(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_TYPE));
+
+	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno || end == cl || n > st->srv->opts.max_body_bytes) {
+			st->too_large = true;
+			st->responded = true;
+			return send_simple(st, conn, 413, "request body too large\n");
+		}
+		if (n)
+			buf_grow(&st->body, (size_t)n);
+	}
+	return MHD_YES;
+}
+
+/* Phase 3: run the handler (or 404) and queue its answer. */
+static enum MHD_Result req_finish(struct req_state *st, struct MHD_Connection *conn)
+{
+	struct http_request *req = &st->req;
+	struct http_response resp = { .status = 200, .body = BUF_INIT };
+
+	if (st->too_large)
+		return send_simple(st, conn, 413, "request body too large\n");
+	if (!buf_ok(&st->body))
+		return send_simple(st, conn, 500, "out of memory\n");
+	if (st->form) {
+		if (http_parse_form(st->arena, st->body.data ? st->body.data : "", st->body.len,
+				    &req->params, &req->nparams))
+			return send_simple(st, conn, 500, "out of memory\n");
+	} else if (st->body.len) {
+		req->body = (const uint8_t *)st->body.data;
+		req->body_len = st->body.len;
+	}
+	if (!st->route)
+		return send_simple(st, conn, 404, "404 page not found\n");
+	st->route->fn(req, &resp, st->route->ctx);
+	return send_response(st, conn, &resp);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **req_cls)
+{
+	struct req_state *st = *req_cls;
+
+	(void)version;
+	if (!st) {
+		/* the URI callback could not allocate; try once more */
+		st = req_state_new(cls, NULL);
+		if (!st)
+			return MHD_NO;
+		*req_cls = st;
+	}
+	if (!st->started)
+		return req_begin(st, conn, url, method);
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+
+		*upload_data_size = 0;
+		if (st->responded || st->too_large)
+			return MHD_YES;
+		if (n > st->srv->opts.max_body_bytes - st->body.len) {
+			st->too_large = true;
+			buf_release(&st->body);
+			return MHD_YES;
+		}
+		buf_add(&st->body, upload_data, n);
+		return MHD_YES;
+	}
+	if (st->responded)
+		return MHD_YES;
+	return req_finish(st, conn);
+}
+
+/* ------------------------------------------------------------ lifecycle */
+
+struct http_server *http_server_new(const struct http_server_opts *opts)
+{
+	struct http_server *s = calloc(1, sizeof(*s));
+	long ncpu;
+
+	if (!s)
+		return NULL;
+	if (opts)
+		s->opts = *opts;
+	if (!s->opts.max_body_bytes)
+		s->opts.max_body_bytes = DEFAULT_MAX_BODY;
+	if (!s->opts.threads) {
+		ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+		s->opts.threads = ncpu > 0 ? (unsigned)ncpu : 1;
+	}
+	if (!s->opts.timeout_s)
+		s->opts.timeout_s = 120;
+	return s;
+}
+
+/*
+ * Split addr into host (may be empty) and port. Accepts "host:port",
+ * "[v6]:port" and ":port". Returns false when malformed.
+ */
+static bool split_addr(const char *addr, char *host, size_t hcap, unsigned *port)
+{
+	const char *colon, *p;
+	size_t hlen;
+	char *end;
+	unsigned long v;
+
+	if (addr[0] == '[') {
+		const char *rb = strchr(addr, ']');
+
+		if (!rb || rb[1] != ':')
+			return false;
+		hlen = (size_t)(rb - addr - 1);
+		if (hlen >= hcap)
+			return false;
+		memcpy(host, addr + 1, hlen);
+		host[hlen] = '\0';
+		p = rb + 2;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			return false;
+		hlen = (size_t)(colon - addr);
+		if (hlen >= hcap || memchr(addr, ':', hlen))
+			return false;
+		memcpy(host, addr, hlen);
+		host[hlen] = '\0';
+		p = colon + 1;
+	}
+	if (!*p)
+		return false;
+	errno = 0;
+	v = strtoul(p, &end, 10);
+	if (errno || *end || v > 65535 || *p == '-' || *p == '+')
+		return false;
+	*port = (unsigned)v;
+	return true;
+}
+
+static struct MHD_Daemon *start_daemon(struct http_server *s, unsigned flags, unsigned port,
+				       const struct sockaddr *sa)
+{
+	if (sa)
+		return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+					MHD_OPTION_SOCK_ADDR, sa,
+					MHD_OPTION_THREAD_POOL_SIZE, s->opts.threads,
+					MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+					MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+					MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
+					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
+					MHD_OPTION_END);
+	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+				MHD_OPTION_THREAD_POOL_SIZE, s->opts.threads,
+				MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
+				MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
+				MHD_OPTION_END);
+}
+
+int http_server_start(struct http_server *s, const char *addr, struct ts_error *err)
+{
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	const union MHD_DaemonInfo *info;
+	struct addrinfo hints, *res = NULL;
+	char host[256], portstr[8];
+	unsigned port;
+	int rc;
+
+	if (s->daemon)
+		return ts_error_set(err, TS_ERR_STATE, "server already started");
+	if (!split_addr(addr, host, sizeof(host), &port))
+		return ts_error_set(err, TS_ERR_INVALID,
+				    "invalid listen address %s: want HOST:PORT or :PORT", addr);
+	errno = 0;
+	if (!host[0]) {
+		/* all interfaces: IPv6 with IPv4 mapped, else IPv4 only */
+		s->daemon = start_daemon(s, flags | MHD_USE_DUAL_STACK, port, NULL);
+		if (!s->daemon)
+			s->daemon = start_daemon(s, flags, port, NULL);
+	} else {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+		snprintf(portstr, sizeof(portstr), "%u", port);
+		rc = getaddrinfo(host, portstr, &hints, &res);
+		if (rc != 0 || !res)
+			return ts_error_set(err, TS_ERR_INVALID, "cannot resolve listen host %s: %s",
+					    host, gai_strerror(rc));
+		s->daemon = start_daemon(s, flags | (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
+					 port, res->ai_addr);
+		freeaddrinfo(res);
+	}
+	if (!s->daemon)
+		return ts_error_set(err, TS_ERR_IO, "cannot listen on %s: %s", addr,
+				    errno ? strerror(errno) : "address in use or not available");
+	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : (uint16_t)port;
+	return 0;
+}
+
+uint16_t http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_server_stop(struct http_server *s)
+{
+	if (!s || !s->daemon)
+		return;
+	MHD_stop_daemon(s->daemon);
+	s->daemon = NULL;
+	s->port = 0;
+}
+
+void http_server_free(struct http_server *s)
+{
+	size_t i;
+
+	if (!s)
+		return;
+	http_server_stop(s);
+	for (i = 0; i < s->nroutes; i++)
+		free(s->routes[i].path);
+	free(s->routes);
+	free(s);
+}
