@@ -42,7 +42,7 @@
 #define PAGE_SIZE ((size_t)1 << PAGE_BITS)
 #define MAX_PAGES ((size_t)1 << 16)
 #define SERIES_LOCKS 4096
-#define OPEN_CHUNK_MIN 64
+#define OPEN_CHUNK_MIN 48
 
 /* A closed chunk. */
 struct hchunk {
@@ -448,11 +448,13 @@ int head_series_append_locked(struct head *h, struct head_series *s, int64_t t,
 		return TS_ERR_NOMEM;
 	memcpy(&v, &vbits, sizeof(v));
 	while (!xor_enc_append(&s->enc, t, v)) {
-		size_t ncap = s->enc.cap + s->enc.cap / 2;
+		/* grow by a quarter (at least 32 bytes): a few reallocs per
+		 * chunk, little slack in the open chunk of every series */
+		size_t ncap = s->enc.cap + s->enc.cap / 4;
 		uint8_t *nb;
 
-		if (ncap < s->enc.cap + XOR_MAX_SAMPLE_BYTES)
-			ncap = s->enc.cap + XOR_MAX_SAMPLE_BYTES;
+		if (ncap < s->enc.cap + 32)
+			ncap = s->enc.cap + 32;
 		nb = realloc(s->enc.buf, ncap);
 		if (!nb)
 			return TS_ERR_NOMEM;

@@ -7,9 +7,9 @@
  *       mutex                       guards everything in the stripe
  *       slot[cap]                   open addressing, linear probing;
  *                                   {hash, string} with string NULL = empty
- *       slab list                   strings are copied into 64 KiB slabs;
- *                                   a string larger than a quarter slab
- *                                   gets a slab of its own
+ *       slab list                   strings are copied into slabs of
+ *                                   1 KiB doubling up to 64 KiB; a string
+ *                                   larger than 16 KiB gets its own slab
  *
  * Invariants:
  *   1. An interned string never moves and is never freed before
@@ -26,6 +26,7 @@
 
 #define SYMTAB_STRIPES 64
 #define SYMTAB_SLAB 65536
+#define SYMTAB_SLAB_MIN 1024
 
 /* One table slot. */
 struct sym_slot {
@@ -119,14 +120,25 @@ static char *stripe_store(struct sym_stripe *sp, const char *s, size_t len)
 	char *p;
 
 	if (!sl || sl->cap - sl->used < need) {
-		size_t cap = need > SYMTAB_SLAB / 4 ? need : SYMTAB_SLAB - sizeof(*sl);
-		struct sym_slab *ns = malloc(sizeof(*ns) + cap);
+		/* slabs start small and double up to SYMTAB_SLAB, so 64 stripes
+		 * of a small table do not pin megabytes */
+		bool priv = need > SYMTAB_SLAB / 4;
+		size_t cap = sl ? (sl->cap + sizeof(*sl)) * 2 : SYMTAB_SLAB_MIN;
+		struct sym_slab *ns;
 
+		if (cap > SYMTAB_SLAB)
+			cap = SYMTAB_SLAB;
+		cap -= sizeof(*sl);
+		if (priv)
+			cap = need;
+		else if (cap < need)
+			cap = need * 2;
+		ns = malloc(sizeof(*ns) + cap);
 		if (!ns)
 			return NULL;
 		ns->used = 0;
 		ns->cap = cap;
-		if (cap == need && sl) {
+		if (priv && sl) {
 			/* a private slab for a big string: keep the current one in front */
 			ns->next = sl->next;
 			sl->next = ns;
