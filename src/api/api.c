@@ -59,7 +59,7 @@ static const struct {
 
 void api_error(struct http_response *resp, enum api_errtype type, const char *fmt, ...)
 {
-	struct json j;
+	struct jw j;
 	struct buf msg = BUF_INIT;
 	va_list ap;
 	int n;
@@ -74,15 +74,15 @@ void api_error(struct http_response *resp, enum api_errtype type, const char *fm
 		msg.len = (size_t)n;
 	}
 	buf_setlen(&resp->body, 0);
-	json_init(&j, &resp->body);
-	json_obj_begin(&j);
-	json_key(&j, "status");
-	json_str(&j, "error");
-	json_key(&j, "errorType");
-	json_str(&j, errtypes[type].name);
-	json_key(&j, "error");
-	json_strn(&j, msg.data ? msg.data : "", msg.len);
-	json_obj_end(&j);
+	jw_init(&j, &resp->body);
+	jw_obj_begin(&j);
+	jw_key(&j, "status");
+	jw_str(&j, "error");
+	jw_key(&j, "errorType");
+	jw_str(&j, errtypes[type].name);
+	jw_key(&j, "error");
+	jw_strn(&j, msg.data ? msg.data : "", msg.len);
+	jw_obj_end(&j);
 	buf_release(&msg);
 	resp->status = errtypes[type].status;
 	resp->content_type = JSON_TYPE;
@@ -107,35 +107,35 @@ enum api_errtype api_errtype_of(int code)
 	}
 }
 
-void api_success_begin(struct http_response *resp, struct json *j)
+void api_success_begin(struct http_response *resp, struct jw *j)
 {
 	buf_setlen(&resp->body, 0);
-	json_init(j, &resp->body);
-	json_obj_begin(j);
-	json_key(j, "status");
-	json_str(j, "success");
-	json_key(j, "data");
+	jw_init(j, &resp->body);
+	jw_obj_begin(j);
+	jw_key(j, "status");
+	jw_str(j, "success");
+	jw_key(j, "data");
 }
 
-static void string_array(struct json *j, const char *key, const char *const *v, size_t n)
+static void string_array(struct jw *j, const char *key, const char *const *v, size_t n)
 {
 	size_t i;
 
 	if (!n)
 		return;
-	json_key(j, key);
-	json_arr_begin(j);
+	jw_key(j, key);
+	jw_arr_begin(j);
 	for (i = 0; i < n; i++)
-		json_str(j, v[i]);
-	json_arr_end(j);
+		jw_str(j, v[i]);
+	jw_arr_end(j);
 }
 
-void api_success_end(struct http_response *resp, struct json *j, const char *const *warnings,
+void api_success_end(struct http_response *resp, struct jw *j, const char *const *warnings,
 		     size_t nwarnings, const char *const *infos, size_t ninfos)
 {
 	string_array(j, "warnings", warnings, nwarnings);
 	string_array(j, "infos", infos, ninfos);
-	json_obj_end(j);
+	jw_obj_end(j);
 	resp->status = 200;
 	resp->content_type = JSON_TYPE;
 }
@@ -311,16 +311,16 @@ static int str_ptr_cmp(const void *a, const void *b)
 }
 
 /* Write a label set as a JSON object {"name":"value",...}. */
-static void json_labels(struct json *j, const struct labels *ls)
+static void jw_labels(struct jw *j, const struct labels *ls)
 {
 	size_t i;
 
-	json_obj_begin(j);
+	jw_obj_begin(j);
 	for (i = 0; i < ls->n; i++) {
-		json_key(j, ls->v[i].name);
-		json_str(j, ls->v[i].value);
+		jw_key(j, ls->v[i].name);
+		jw_str(j, ls->v[i].value);
 	}
-	json_obj_end(j);
+	jw_obj_end(j);
 }
 
 static void handle_series(struct http_request *req, struct http_response *resp, void *ctx)
@@ -335,7 +335,7 @@ static void handle_series(struct http_request *req, struct http_response *resp, 
 	int64_t start, end;
 	const char *warn = TRUNCATED_WARNING;
 	bool truncated = false;
-	struct json j;
+	struct jw j;
 	int rc;
 
 	if (!api_method_ok(req, resp, true))
@@ -388,10 +388,10 @@ static void handle_series(struct http_request *req, struct http_response *resp, 
 		truncated = true;
 	}
 	api_success_begin(resp, &j);
-	json_arr_begin(&j);
+	jw_arr_begin(&j);
 	for (i = 0; i < out; i++)
-		json_labels(&j, all[i]);
-	json_arr_end(&j);
+		jw_labels(&j, all[i]);
+	jw_arr_end(&j);
 	api_success_end(resp, &j, &warn, truncated ? 1 : 0, NULL, 0);
 out:
 	free(all);
@@ -495,7 +495,7 @@ static void labels_or_values(struct api *api, struct http_request *req,
 	int64_t start, end;
 	const char *warn = TRUNCATED_WARNING;
 	bool truncated = false;
-	struct json j;
+	struct jw j;
 	int rc;
 
 	if (!limit_param(req, resp, &limit) ||
@@ -549,10 +549,10 @@ static void labels_or_values(struct api *api, struct http_request *req,
 		truncated = true;
 	}
 	api_success_begin(resp, &j);
-	json_arr_begin(&j);
+	jw_arr_begin(&j);
 	for (i = 0; i < out; i++)
-		json_str(&j, all[i]);
-	json_arr_end(&j);
+		jw_str(&j, all[i]);
+	jw_arr_end(&j);
 	api_success_end(resp, &j, &warn, truncated ? 1 : 0, NULL, 0);
 out:
 	free(all);
@@ -628,7 +628,7 @@ static void handle_metadata(struct http_request *req, struct http_response *resp
 	const char *metric;
 	long long limit, per;
 	size_t n = 0, i;
-	struct json j;
+	struct jw j;
 	int rc;
 
 	if (!api_method_ok(req, resp, false))
@@ -640,7 +640,7 @@ static void handle_metadata(struct http_request *req, struct http_response *resp
 	if (metric && !*metric)
 		metric = NULL;
 	api_success_begin(resp, &j);
-	json_obj_begin(&j);
+	jw_obj_begin(&j);
 	if (limit != 0) {
 		rc = db_metadata(api->db, metric, limit > 0 ? (size_t)limit : 0,
 				 per > 0 ? (size_t)per : 0, &md, &n);
@@ -651,24 +651,24 @@ static void handle_metadata(struct http_request *req, struct http_response *resp
 		for (i = 0; i < n; i++) {
 			if (i == 0 || strcmp(md[i - 1].family, md[i].family) != 0) {
 				if (i)
-					json_arr_end(&j);
-				json_key(&j, md[i].family);
-				json_arr_begin(&j);
+					jw_arr_end(&j);
+				jw_key(&j, md[i].family);
+				jw_arr_begin(&j);
 			}
-			json_obj_begin(&j);
-			json_key(&j, "type");
-			json_str(&j, metric_type_name(md[i].type));
-			json_key(&j, "help");
-			json_str(&j, md[i].help ? md[i].help : "");
-			json_key(&j, "unit");
-			json_str(&j, md[i].unit ? md[i].unit : "");
-			json_obj_end(&j);
+			jw_obj_begin(&j);
+			jw_key(&j, "type");
+			jw_str(&j, metric_type_name(md[i].type));
+			jw_key(&j, "help");
+			jw_str(&j, md[i].help ? md[i].help : "");
+			jw_key(&j, "unit");
+			jw_str(&j, md[i].unit ? md[i].unit : "");
+			jw_obj_end(&j);
 		}
 		if (n)
-			json_arr_end(&j);
+			jw_arr_end(&j);
 		free(md);
 	}
-	json_obj_end(&j);
+	jw_obj_end(&j);
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 }
 
@@ -687,7 +687,7 @@ static void build_date(char *out, size_t cap)
 
 static void handle_buildinfo(struct http_request *req, struct http_response *resp, void *ctx)
 {
-	struct json j;
+	struct jw j;
 	char date[32];
 
 	(void)ctx;
@@ -695,20 +695,20 @@ static void handle_buildinfo(struct http_request *req, struct http_response *res
 		return;
 	build_date(date, sizeof(date));
 	api_success_begin(resp, &j);
-	json_obj_begin(&j);
-	json_key(&j, "version");
-	json_str(&j, PACKAGE_VERSION);
-	json_key(&j, "revision");
-	json_str(&j, VARVE_REVISION);
-	json_key(&j, "branch");
-	json_str(&j, "unknown");
-	json_key(&j, "buildUser");
-	json_str(&j, "unknown");
-	json_key(&j, "buildDate");
-	json_str(&j, date);
-	json_key(&j, "goVersion");
-	json_str(&j, "none (C11, cc " __VERSION__ ")");
-	json_obj_end(&j);
+	jw_obj_begin(&j);
+	jw_key(&j, "version");
+	jw_str(&j, PACKAGE_VERSION);
+	jw_key(&j, "revision");
+	jw_str(&j, VARVE_REVISION);
+	jw_key(&j, "branch");
+	jw_str(&j, "unknown");
+	jw_key(&j, "buildUser");
+	jw_str(&j, "unknown");
+	jw_key(&j, "buildDate");
+	jw_str(&j, date);
+	jw_key(&j, "goVersion");
+	jw_str(&j, "none (C11, cc " __VERSION__ ")");
+	jw_obj_end(&j);
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 }
 
@@ -716,17 +716,17 @@ static void handle_buildinfo(struct http_request *req, struct http_response *res
  * empty, in the shapes Grafana reads at data source start. */
 static void handle_rules(struct http_request *req, struct http_response *resp, void *ctx)
 {
-	struct json j;
+	struct jw j;
 
 	(void)ctx;
 	if (!api_method_ok(req, resp, false))
 		return;
 	api_success_begin(resp, &j);
-	json_obj_begin(&j);
-	json_key(&j, strcmp(req->route, "/api/v1/alerts") == 0 ? "alerts" : "groups");
-	json_arr_begin(&j);
-	json_arr_end(&j);
-	json_obj_end(&j);
+	jw_obj_begin(&j);
+	jw_key(&j, strcmp(req->route, "/api/v1/alerts") == 0 ? "alerts" : "groups");
+	jw_arr_begin(&j);
+	jw_arr_end(&j);
+	jw_obj_end(&j);
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 }
 

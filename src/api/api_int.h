@@ -42,12 +42,12 @@ enum api_errtype api_errtype_of(int code);
 
 /* Start a success document in resp->body: `{"status":"success","data":`;
  * the caller writes the data value next with j. */
-void api_success_begin(struct http_response *resp, struct json *j);
+void api_success_begin(struct http_response *resp, struct jw *j);
 
 /* Close the document opened by api_success_begin, adding "warnings" and
  * "infos" arrays when they are non-empty; sets status 200 and JSON content
  * type. */
-void api_success_end(struct http_response *resp, struct json *j, const char *const *warnings,
+void api_success_end(struct http_response *resp, struct jw *j, const char *const *warnings,
 		     size_t nwarnings, const char *const *infos, size_t ninfos);
 
 /* Method guard: true when req->method is GET or HEAD, or POST when

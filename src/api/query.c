@@ -12,7 +12,7 @@
  *   matrix  [{"metric":{...},"values":[[<t>,"<v>"], ...]}, ...]
  *   scalar  [<t>,"<v>"]
  *   string  [<t>,"<s>"]
- * with <t> in seconds (json_time_ms) and <v> via json_sample_value.
+ * with <t> in seconds (jw_time_ms) and <v> via jw_sample_value.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,80 +33,80 @@ static int64_t now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void json_metric(struct json *j, const struct labels *ls)
+static void jw_metric(struct jw *j, const struct labels *ls)
 {
 	size_t i;
 
-	json_key(j, "metric");
-	json_obj_begin(j);
+	jw_key(j, "metric");
+	jw_obj_begin(j);
 	for (i = 0; i < ls->n; i++) {
-		json_key(j, ls->v[i].name);
-		json_str(j, ls->v[i].value);
+		jw_key(j, ls->v[i].name);
+		jw_str(j, ls->v[i].value);
 	}
-	json_obj_end(j);
+	jw_obj_end(j);
 }
 
-static void json_point(struct json *j, int64_t t, double v)
+static void jw_point(struct jw *j, int64_t t, double v)
 {
-	json_arr_begin(j);
-	json_time_ms(j, t);
-	json_sample_value(j, v);
-	json_arr_end(j);
+	jw_arr_begin(j);
+	jw_time_ms(j, t);
+	jw_sample_value(j, v);
+	jw_arr_end(j);
 }
 
 /* Write the "data" object of a successful query. */
-static void write_result(struct json *j, const struct pql_result *r)
+static void write_result(struct jw *j, const struct pql_result *r)
 {
 	size_t i, k;
 
-	json_obj_begin(j);
-	json_key(j, "resultType");
-	json_str(j, pql_type_name(r->type));
-	json_key(j, "result");
+	jw_obj_begin(j);
+	jw_key(j, "resultType");
+	jw_str(j, pql_type_name(r->type));
+	jw_key(j, "result");
 	switch (r->type) {
 	case PQL_SCALAR:
-		json_point(j, r->u.scalar.t, r->u.scalar.v);
+		jw_point(j, r->u.scalar.t, r->u.scalar.v);
 		break;
 	case PQL_STRING:
-		json_arr_begin(j);
-		json_time_ms(j, r->u.string.t);
-		json_str(j, r->u.string.s ? r->u.string.s : "");
-		json_arr_end(j);
+		jw_arr_begin(j);
+		jw_time_ms(j, r->u.string.t);
+		jw_str(j, r->u.string.s ? r->u.string.s : "");
+		jw_arr_end(j);
 		break;
 	case PQL_VECTOR:
-		json_arr_begin(j);
+		jw_arr_begin(j);
 		for (i = 0; i < r->u.vector.n; i++) {
 			const struct pql_sample *s = &r->u.vector.v[i];
 
-			json_obj_begin(j);
-			json_metric(j, &s->labels);
-			json_key(j, "value");
-			json_point(j, s->t, s->v);
-			json_obj_end(j);
+			jw_obj_begin(j);
+			jw_metric(j, &s->labels);
+			jw_key(j, "value");
+			jw_point(j, s->t, s->v);
+			jw_obj_end(j);
 		}
-		json_arr_end(j);
+		jw_arr_end(j);
 		break;
 	case PQL_MATRIX:
-		json_arr_begin(j);
+		jw_arr_begin(j);
 		for (i = 0; i < r->u.matrix.n; i++) {
 			const struct pql_series *s = &r->u.matrix.s[i];
 
-			json_obj_begin(j);
-			json_metric(j, &s->labels);
-			json_key(j, "values");
-			json_arr_begin(j);
+			jw_obj_begin(j);
+			jw_metric(j, &s->labels);
+			jw_key(j, "values");
+			jw_arr_begin(j);
 			for (k = 0; k < s->n; k++)
-				json_point(j, s->pts[k].t, s->pts[k].v);
-			json_arr_end(j);
-			json_obj_end(j);
+				jw_point(j, s->pts[k].t, s->pts[k].v);
+			jw_arr_end(j);
+			jw_obj_end(j);
 		}
-		json_arr_end(j);
+		jw_arr_end(j);
 		break;
 	default:
-		json_null(j);
+		jw_null(j);
 		break;
 	}
-	json_obj_end(j);
+	jw_obj_end(j);
 }
 
 /*
@@ -162,7 +162,7 @@ static void engine_error(struct http_response *resp, int rc, const struct ts_err
 static void answer(struct http_response *resp, int rc, struct pql_result *res,
 		   const struct ts_error *err)
 {
-	struct json j;
+	struct jw j;
 
 	if (rc) {
 		engine_error(resp, rc, err);
@@ -262,7 +262,7 @@ void api_handle_query_range(struct http_request *req, struct http_response *resp
 void api_handle_format_query(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	struct ts_error err;
-	struct json j;
+	struct jw j;
 	char *out = NULL;
 	int rc;
 
@@ -276,7 +276,7 @@ void api_handle_format_query(struct http_request *req, struct http_response *res
 		return;
 	}
 	api_success_begin(resp, &j);
-	json_str(&j, out ? out : "");
+	jw_str(&j, out ? out : "");
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 	free(out);
 }
@@ -289,7 +289,7 @@ void api_handle_query_exemplars(struct http_request *req, struct http_response *
 				void *ctx)
 {
 	struct ts_error err;
-	struct json j;
+	struct jw j;
 	int64_t start, end;
 	char *out = NULL;
 	int rc;
@@ -312,7 +312,7 @@ void api_handle_query_exemplars(struct http_request *req, struct http_response *
 		return;
 	}
 	api_success_begin(resp, &j);
-	json_arr_begin(&j);
-	json_arr_end(&j);
+	jw_arr_begin(&j);
+	jw_arr_end(&j);
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 }

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-void json_init(struct json *j, struct buf *b)
+void jw_init(struct jw *j, struct buf *b)
 {
 	j->b = b;
 	j->comma = 0;
@@ -23,7 +23,7 @@ void json_init(struct json *j, struct buf *b)
 }
 
 /* Write the separator due before a value or key at the current level. */
-static void json_sep(struct json *j)
+static void jw_sep(struct jw *j)
 {
 	uint64_t bit;
 
@@ -40,16 +40,16 @@ static void json_sep(struct json *j)
 		j->comma |= bit;
 }
 
-static void json_open(struct json *j, char c)
+static void jw_open(struct jw *j, char c)
 {
-	json_sep(j);
+	jw_sep(j);
 	buf_addch(j->b, c);
 	j->depth++;
 	if (j->depth <= JSON_MAX_DEPTH)
 		j->comma &= ~(UINT64_C(1) << (j->depth - 1));
 }
 
-static void json_close(struct json *j, char c)
+static void jw_close(struct jw *j, char c)
 {
 	buf_addch(j->b, c);
 	if (j->depth > 0)
@@ -57,24 +57,24 @@ static void json_close(struct json *j, char c)
 	j->after_key = false;
 }
 
-void json_obj_begin(struct json *j)
+void jw_obj_begin(struct jw *j)
 {
-	json_open(j, '{');
+	jw_open(j, '{');
 }
 
-void json_obj_end(struct json *j)
+void jw_obj_end(struct jw *j)
 {
-	json_close(j, '}');
+	jw_close(j, '}');
 }
 
-void json_arr_begin(struct json *j)
+void jw_arr_begin(struct jw *j)
 {
-	json_open(j, '[');
+	jw_open(j, '[');
 }
 
-void json_arr_end(struct json *j)
+void jw_arr_end(struct jw *j)
 {
-	json_close(j, ']');
+	jw_close(j, ']');
 }
 
 /*
@@ -114,7 +114,7 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 	return 0;
 }
 
-void json_escape(struct buf *b, const char *str, size_t n)
+void jw_escape(struct buf *b, const char *str, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = (const unsigned char *)str;
@@ -173,52 +173,52 @@ void json_escape(struct buf *b, const char *str, size_t n)
 	buf_addch(b, '"');
 }
 
-void json_key(struct json *j, const char *k)
+void jw_key(struct jw *j, const char *k)
 {
-	json_sep(j);
-	json_escape(j->b, k, strlen(k));
+	jw_sep(j);
+	jw_escape(j->b, k, strlen(k));
 	buf_addch(j->b, ':');
 	j->after_key = true;
 }
 
-void json_str(struct json *j, const char *s)
+void jw_str(struct jw *j, const char *s)
 {
-	json_strn(j, s, strlen(s));
+	jw_strn(j, s, strlen(s));
 }
 
-void json_strn(struct json *j, const char *s, size_t n)
+void jw_strn(struct jw *j, const char *s, size_t n)
 {
-	json_sep(j);
-	json_escape(j->b, s, n);
+	jw_sep(j);
+	jw_escape(j->b, s, n);
 }
 
-void json_int(struct json *j, int64_t v)
+void jw_int(struct jw *j, int64_t v)
 {
-	json_sep(j);
+	jw_sep(j);
 	buf_printf(j->b, "%" PRId64, v);
 }
 
-void json_uint(struct json *j, uint64_t v)
+void jw_uint(struct jw *j, uint64_t v)
 {
-	json_sep(j);
+	jw_sep(j);
 	buf_printf(j->b, "%" PRIu64, v);
 }
 
-void json_bool(struct json *j, bool v)
+void jw_bool(struct jw *j, bool v)
 {
-	json_sep(j);
+	jw_sep(j);
 	buf_addstr(j->b, v ? "true" : "false");
 }
 
-void json_null(struct json *j)
+void jw_null(struct jw *j)
 {
-	json_sep(j);
+	jw_sep(j);
 	buf_addstr(j->b, "null");
 }
 
-void json_double(struct json *j, double v)
+void jw_double(struct jw *j, double v)
 {
-	json_sep(j);
+	jw_sep(j);
 	if (!isfinite(v)) {
 		buf_addstr(j->b, "null");
 		return;
@@ -226,22 +226,22 @@ void json_double(struct json *j, double v)
 	buf_add_float(j->b, v);
 }
 
-void json_sample_value(struct json *j, double v)
+void jw_sample_value(struct jw *j, double v)
 {
-	json_sep(j);
+	jw_sep(j);
 	buf_addch(j->b, '"');
 	buf_add_float(j->b, v);
 	buf_addch(j->b, '"');
 }
 
-void json_time_ms(struct json *j, int64_t ms)
+void jw_time_ms(struct jw *j, int64_t ms)
 {
 	uint64_t u;
 	unsigned frac;
 	char tmp[32];
 	int n;
 
-	json_sep(j);
+	jw_sep(j);
 	/* negate in unsigned arithmetic so INT64_MIN is fine */
 	if (ms < 0) {
 		buf_addch(j->b, '-');
@@ -257,8 +257,8 @@ void json_time_ms(struct json *j, int64_t ms)
 	buf_add(j->b, tmp, (size_t)n);
 }
 
-void json_raw(struct json *j, const char *text)
+void jw_raw(struct jw *j, const char *text)
 {
-	json_sep(j);
+	jw_sep(j);
 	buf_addstr(j->b, text);
 }

@@ -1,17 +1,17 @@
 /*
- * json.h - a small streaming JSON writer into a struct buf.
+ * json.h - a small streaming JSON writer (jw_*) into a struct buf.
  *
  * API responses are written front to back with these calls instead of
  * building a document tree first: no allocation per value, one growing
  * buffer per response. The writer keeps one bit per open container saying
  * whether a comma is due, so callers never deal with separators:
  *
- *	struct json j;
- *	json_init(&j, &b);
- *	json_obj_begin(&j);
- *	json_key(&j, "status"); json_str(&j, "success");
- *	json_key(&j, "data"); json_arr_begin(&j); ... json_arr_end(&j);
- *	json_obj_end(&j);
+ *	struct jw j;
+ *	jw_init(&j, &b);
+ *	jw_obj_begin(&j);
+ *	jw_key(&j, "status"); jw_str(&j, "success");
+ *	jw_key(&j, "data"); jw_arr_begin(&j); ... jw_arr_end(&j);
+ *	jw_obj_end(&j);
  *
  * Invariants:
  *  1. Strings are escaped as JSON requires (quote, backslash, every byte
@@ -39,7 +39,7 @@
 
 /* Writer state; embedded value, no release needed (the buffer is the
  * caller's). */
-struct json {
+struct jw {
 	struct buf *b;     /* output, not owned */
 	uint64_t comma;    /* bit d set: container at depth d has a member */
 	int depth;         /* open containers */
@@ -47,45 +47,45 @@ struct json {
 };
 
 /* Start writing into b (appends after what b holds). */
-void json_init(struct json *j, struct buf *b);
+void jw_init(struct jw *j, struct buf *b);
 
-void json_obj_begin(struct json *j);
-void json_obj_end(struct json *j);
-void json_arr_begin(struct json *j);
-void json_arr_end(struct json *j);
+void jw_obj_begin(struct jw *j);
+void jw_obj_end(struct jw *j);
+void jw_arr_begin(struct jw *j);
+void jw_arr_end(struct jw *j);
 
 /* An object key (escaped); the next call writes its value. */
-void json_key(struct json *j, const char *k);
+void jw_key(struct jw *j, const char *k);
 
 /* String values: NUL-terminated, or n bytes (may hold NULs, escaped). */
-void json_str(struct json *j, const char *s);
-void json_strn(struct json *j, const char *s, size_t n);
+void jw_str(struct jw *j, const char *s);
+void jw_strn(struct jw *j, const char *s, size_t n);
 
-void json_int(struct json *j, int64_t v);
-void json_uint(struct json *j, uint64_t v);
-void json_bool(struct json *j, bool v);
-void json_null(struct json *j);
+void jw_int(struct jw *j, int64_t v);
+void jw_uint(struct jw *j, uint64_t v);
+void jw_bool(struct jw *j, bool v);
+void jw_null(struct jw *j);
 
 /* A float as a bare JSON number (shortest round-trip); NaN and infinities,
  * which JSON cannot hold, are written as null. */
-void json_double(struct json *j, double v);
+void jw_double(struct jw *j, double v);
 
 /* A sample value the way Prometheus writes it: a JSON string holding the
  * shortest round-trip form, "NaN", "+Inf" or "-Inf". */
-void json_sample_value(struct json *j, double v);
+void jw_sample_value(struct jw *j, double v);
 
 /* A timestamp given in milliseconds, written as seconds:
  * 1700000000123 -> 1700000000.123, 1700000000000 -> 1700000000,
  * 1500 -> 1.500 (always three decimals when there is a fraction). */
-void json_time_ms(struct json *j, int64_t ms);
+void jw_time_ms(struct jw *j, int64_t ms);
 
 /* Pre-formatted JSON text, written as one value. */
-void json_raw(struct json *j, const char *text);
+void jw_raw(struct jw *j, const char *text);
 
 /*
  * Append s[0..n) to b as a quoted, escaped JSON string (invariant 1).
- * Exposed for code that writes JSON without a struct json.
+ * Exposed for code that writes JSON without a struct jw.
  */
-void json_escape(struct buf *b, const char *s, size_t n);
+void jw_escape(struct buf *b, const char *s, size_t n);
 
 #endif

@@ -1,5 +1,1147 @@
-/* placeholder: skipped until written */
+/*
+ * check_api.c - the HTTP API end to end, in process: a memory store, the
+ * API and the HTTP server on 127.0.0.1:<ephemeral>, spoken to over a real
+ * socket by the small HTTP/1.1 client below (one request per connection),
+ * JSON answers parsed with jansson.
+ *
+ * TCases:
+ *   unit   - JSON writer and parameter parsing, no server
+ *   http   - server plumbing: routing, 404, 405, 413, form bodies
+ *   write  - remote_write answers (204, 400, 405, 413, 415) and that data
+ *            written before a bad request stays queryable
+ *   read   - series, labels, label values, metadata, buildinfo, health,
+ *            /metrics, error shapes and codes
+ *   query  - /api/v1/query, query_range, format_query (need the engine)
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <snappy-c.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "api/params.h"
+#include "api/selfmetrics.h"
+#include "http/json.h"
+#include "http/server.h"
+#include "prometheus.pb-c.h"
+#include "tsdb/db.h"
+#include "util/arena.h"
+
+/* Body limit of the test server (small, to test 413 cheaply). */
+#define TEST_MAX_BODY (1u << 20)
+/* Base timestamp of the fixture data (ms). */
+#define T0 1700000000000LL
+
+/* ------------------------------------------------------------ fixture */
+
+static struct db *db;
+static struct selfmetrics *sm;
+static struct api *api;
+static struct http_server *srv;
+static uint16_t port;
+
+static void server_setup(void)
+{
+	struct ts_error err;
+	struct api_opts ao;
+	struct http_server_opts so;
+
+	db = db_open(NULL, NULL, &err);
+	ck_assert_msg(db != NULL, "db_open: %s", err.msg);
+	sm = selfmetrics_new();
+	ck_assert_ptr_nonnull(sm);
+	memset(&ao, 0, sizeof(ao));
+	ao.db = db;
+	ao.metrics = sm;
+	ao.rw_max_decoded_bytes = 4u << 20;
+	api = api_new(&ao);
+	ck_assert_ptr_nonnull(api);
+	memset(&so, 0, sizeof(so));
+	so.max_body_bytes = TEST_MAX_BODY;
+	so.threads = 2;
+	so.observer = selfmetrics_observe_request;
+	so.observer_ctx = sm;
+	srv = http_server_new(&so);
+	ck_assert_ptr_nonnull(srv);
+	ck_assert_int_eq(api_register(api, srv), 0);
+	ck_assert_msg(http_server_start(srv, "127.0.0.1:0", &err) == 0, "start: %s", err.msg);
+	port = http_server_port(srv);
+	ck_assert_uint_ne(port, 0);
+}
+
+static void server_teardown(void)
+{
+	http_server_free(srv);
+	api_free(api);
+	db_close(db);
+	selfmetrics_free(sm);
+	srv = NULL;
+	api = NULL;
+	db = NULL;
+	sm = NULL;
+}
+
+/* ------------------------------------------------------------ HTTP client */
+
+struct reply {
+	int status;      /* HTTP status */
+	char *head;      /* status line and headers, NUL-terminated */
+	char *body;      /* body, NUL-terminated */
+	size_t body_len; /* bytes of body */
+};
+
+static void reply_free(struct reply *r)
+{
+	free(r->head);
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+/* Header value (first occurrence, case-insensitive name) copied to out. */
+static bool reply_header(const struct reply *r, const char *name, char *out, size_t cap)
+{
+	const char *p = r->head;
+	size_t nl = strlen(name);
+
+	while ((p = strchr(p, '\n'))) {
+		p++;
+		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+			const char *v = p + nl + 1, *e;
+
+			while (*v == ' ')
+				v++;
+			e = strpbrk(v, "\r\n");
+			if (!e)
+				e = v + strlen(v);
+			snprintf(out, cap, "%.*s", (int)(e - v), v);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int connect_server(void)
+{
+	struct sockaddr_in sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void send_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+
+	while (n) {
+		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* server closed early (413): read what it said */
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Read the whole answer (the server closes: we send Connection: close). */
+static void read_reply(int fd, struct reply *r)
+{
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap), *sep;
+	ssize_t n;
+
+	ck_assert_ptr_nonnull(buf);
+	for (;;) {
+		if (len + 4096 > cap) {
+			cap *= 2;
+			buf = realloc(buf, cap);
+			ck_assert_ptr_nonnull(buf);
+		}
+		n = recv(fd, buf + len, cap - len - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	sep = strstr(buf, "\r\n\r\n");
+	ck_assert_msg(sep != NULL, "no header end in reply: %s", buf);
+	r->head = strndup(buf, (size_t)(sep - buf));
+	r->body_len = len - (size_t)(sep + 4 - buf);
+	r->body = malloc(r->body_len + 1);
+	memcpy(r->body, sep + 4, r->body_len);
+	r->body[r->body_len] = '\0';
+	ck_assert_int_eq(sscanf(buf, "HTTP/1.%*d %d", &r->status), 1);
+	free(buf);
+}
+
+/*
+ * One request. extra_headers: "\r\n"-terminated lines or NULL. With
+ * fake_length != 0 that Content-Length is announced but no body is sent.
+ */
+static void http_req(const char *method, const char *target, const char *extra_headers,
+		     const void *body, size_t len, size_t fake_length, struct reply *r)
+{
+	char head[4096 + 2048];
+	int fd = connect_server(), n;
+
+	n = snprintf(head, sizeof(head),
+		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+		     "Content-Length: %zu\r\n\r\n",
+		     method, target, extra_headers ? extra_headers : "",
+		     fake_length ? fake_length : len);
+	ck_assert_int_lt(n, (int)sizeof(head));
+	send_all(fd, head, (size_t)n);
+	if (body && len && !fake_length)
+		send_all(fd, body, len);
+	read_reply(fd, r);
+	close(fd);
+}
+
+static void http_get(const char *target, struct reply *r)
+{
+	http_req("GET", target, NULL, NULL, 0, 0, r);
+}
+
+static void http_post_form(const char *target, const char *form, struct reply *r)
+{
+	http_req("POST", target, "Content-Type: application/x-www-form-urlencoded\r\n", form,
+		 strlen(form), 0, r);
+}
+
+/* Parse a JSON reply, checking status code and "status" field. */
+static json_t *json_reply(const struct reply *r, int want_status)
+{
+	json_error_t je;
+	json_t *j;
+
+	ck_assert_msg(r->status == want_status, "status %d, want %d; body: %s", r->status,
+		      want_status, r->body);
+	j = json_loadb(r->body, r->body_len, 0, &je);
+	ck_assert_msg(j != NULL, "bad JSON (%s): %s", je.text, r->body);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "status")),
+			 want_status == 200 ? "success" : "error");
+	return j;
+}
+
+/* GET target expecting success; returns the "data" member (a new ref). */
+static json_t *get_data(const char *target)
+{
+	struct reply r;
+	json_t *j, *d;
+
+	http_get(target, &r);
+	j = json_reply(&r, 200);
+	d = json_incref(json_object_get(j, "data"));
+	ck_assert_ptr_nonnull(d);
+	json_decref(j);
+	reply_free(&r);
+	return d;
+}
+
+/* Expect an error answer with status, errorType and (when given) a
+ * message containing want_msg. */
+static void expect_error(const struct reply *r, int status, const char *type,
+			 const char *want_msg)
+{
+	json_t *j = json_reply(r, status);
+	const char *msg = json_string_value(json_object_get(j, "error"));
+
+	ck_assert_str_eq(json_string_value(json_object_get(j, "errorType")), type);
+	ck_assert_ptr_nonnull(msg);
+	if (want_msg)
+		ck_assert_msg(strstr(msg, want_msg) != NULL, "error %s lacks %s", msg, want_msg);
+	ck_assert_ptr_null(json_object_get(j, "data"));
+	json_decref(j);
+}
+
+/* Join a JSON array of strings with ',' for compact comparisons. */
+static char *join_strings(const json_t *a)
+{
+	static char out[4096];
+	size_t i, o = 0;
+
+	out[0] = '\0';
+	ck_assert(json_is_array(a));
+	for (i = 0; i < json_array_size(a); i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? "," : "",
+				      json_string_value(json_array_get(a, i)));
+	return out;
+}
+
+/* ------------------------------------------------------------ remote_write */
+
+/* One sample of one series: name/value pairs (NULL-terminated), t, v. */
+struct spec {
+	const char *l[16];
+	int64_t t;
+	double v;
+};
+
+/* One metadata entry. */
+struct mdspec {
+	const char *family;
+	int type;
+	const char *help;
+	const char *unit;
+};
+
+/* Encode and snappy-compress a WriteRequest; caller frees. */
+static char *build_write(const struct spec *s, size_t n, const struct mdspec *md, size_t nmd,
+			 size_t *out_len)
+{
+	Prometheus__WriteRequest wr = PROMETHEUS__WRITE_REQUEST__INIT;
+	Prometheus__TimeSeries *ts = calloc(n ? n : 1, sizeof(*ts));
+	Prometheus__TimeSeries **tsp = calloc(n ? n : 1, sizeof(*tsp));
+	Prometheus__Sample *smp = calloc(n ? n : 1, sizeof(*smp));
+	Prometheus__Sample **smpp = calloc(n ? n : 1, sizeof(*smpp));
+	Prometheus__Label *lab = calloc(n * 8 + 1, sizeof(*lab));
+	Prometheus__Label **labp = calloc(n * 8 + 1, sizeof(*labp));
+	Prometheus__MetricMetadata *m = calloc(nmd ? nmd : 1, sizeof(*m));
+	Prometheus__MetricMetadata **mp = calloc(nmd ? nmd : 1, sizeof(*mp));
+	size_t i, k, nl = 0, plen, clen;
+	uint8_t *packed;
+	char *comp;
+
+	for (i = 0; i < n; i++) {
+		Prometheus__TimeSeries init = PROMETHEUS__TIME_SERIES__INIT;
+		Prometheus__Sample sinit = PROMETHEUS__SAMPLE__INIT;
+
+		ts[i] = init;
+		ts[i].labels = &labp[nl];
+		for (k = 0; s[i].l[k]; k += 2) {
+			Prometheus__Label linit = PROMETHEUS__LABEL__INIT;
+
+			ck_assert_uint_lt(nl, n * 8);
+			lab[nl] = linit;
+			lab[nl].name = (char *)s[i].l[k];
+			lab[nl].value = (char *)s[i].l[k + 1];
+			labp[nl] = &lab[nl];
+			nl++;
+			ts[i].n_labels++;
+		}
+		smp[i] = sinit;
+		smp[i].timestamp = s[i].t;
+		smp[i].value = s[i].v;
+		smpp[i] = &smp[i];
+		ts[i].samples = &smpp[i];
+		ts[i].n_samples = 1;
+		tsp[i] = &ts[i];
+	}
+	for (i = 0; i < nmd; i++) {
+		Prometheus__MetricMetadata minit = PROMETHEUS__METRIC_METADATA__INIT;
+
+		m[i] = minit;
+		m[i].metric_family_name = (char *)md[i].family;
+		m[i].type = (Prometheus__MetricMetadata__MetricType)md[i].type;
+		m[i].help = (char *)md[i].help;
+		m[i].unit = (char *)md[i].unit;
+		mp[i] = &m[i];
+	}
+	wr.timeseries = tsp;
+	wr.n_timeseries = n;
+	wr.metadata = mp;
+	wr.n_metadata = nmd;
+	plen = prometheus__write_request__get_packed_size(&wr);
+	packed = malloc(plen ? plen : 1);
+	prometheus__write_request__pack(&wr, packed);
+	clen = snappy_max_compressed_length(plen);
+	comp = malloc(clen);
+	ck_assert_int_eq(snappy_compress((const char *)packed, plen, comp, &clen), SNAPPY_OK);
+	*out_len = clen;
+	free(packed);
+	free(ts);
+	free(tsp);
+	free(smp);
+	free(smpp);
+	free(lab);
+	free(labp);
+	free(m);
+	free(mp);
+	return comp;
+}
+
+#define RW_HEADERS                                                                         \
+	"Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"              \
+	"X-Prometheus-Remote-Write-Version: 0.1.0\r\n"
+
+static void post_write(const void *body, size_t len, const char *headers, struct reply *r)
+{
+	http_req("POST", "/api/v1/write", headers ? headers : RW_HEADERS, body, len, 0, r);
+}
+
+static const struct spec fixture[] = {
+	{ { "__name__", "up", "instance", "a", "job", "api", NULL }, T0, 1 },
+	{ { "__name__", "up", "instance", "b", "job", "api", NULL }, T0, 0 },
+	{ { "__name__", "up", "instance", "c", "job", "db", "my_label", "x", NULL }, T0, 1 },
+	{ { "__name__", "http_requests_total", "code", "200", "job", "api", NULL }, T0, 10 },
+	{ { "__name__", "http_requests_total", "code", "500", "job", "api", NULL }, T0, 2 },
+};
+
+static const struct mdspec fixture_md[] = {
+	{ "up", PROMETHEUS__METRIC_METADATA__METRIC_TYPE__GAUGE, "Whether the target is up.", "" },
+	{ "http_requests_total", PROMETHEUS__METRIC_METADATA__METRIC_TYPE__COUNTER,
+	  "Requests served.", "" },
+};
+
+/* Fixture: server plus the data above written through remote_write. */
+static void data_setup(void)
+{
+	struct reply r;
+	size_t len;
+	char *body;
+
+	server_setup();
+	body = build_write(fixture, sizeof(fixture) / sizeof(fixture[0]), fixture_md,
+			   sizeof(fixture_md) / sizeof(fixture_md[0]), &len);
+	post_write(body, len, NULL, &r);
+	ck_assert_msg(r.status == 204, "fixture write: %d %s", r.status, r.body);
+	reply_free(&r);
+	free(body);
+}
+
+/* ============================================================ unit */
+
+START_TEST(test_api_json_writer)
+{
+	struct buf b = BUF_INIT;
+	struct jw j;
+
+	jw_init(&j, &b);
+	jw_obj_begin(&j);
+	jw_key(&j, "s");
+	jw_str(&j, "a\"b\\c\n\x01\t");
+	jw_key(&j, "bad");
+	jw_strn(&j, "x\xff\xc3(y\xe2\x82\xac", 8);
+	jw_key(&j, "a");
+	jw_arr_begin(&j);
+	jw_time_ms(&j, 1700000000123LL);
+	jw_time_ms(&j, 1700000000000LL);
+	jw_time_ms(&j, 1500);
+	jw_time_ms(&j, -1500);
+	jw_time_ms(&j, 1700000000100LL);
+	jw_sample_value(&j, 1.5);
+	jw_sample_value(&j, NAN);
+	jw_sample_value(&j, -INFINITY);
+	jw_int(&j, -3);
+	jw_bool(&j, true);
+	jw_null(&j);
+	jw_arr_begin(&j);
+	jw_arr_end(&j);
+	jw_obj_begin(&j);
+	jw_obj_end(&j);
+	jw_arr_end(&j);
+	jw_obj_end(&j);
+	ck_assert(buf_ok(&b));
+	ck_assert_str_eq(b.data,
+			 "{\"s\":\"a\\\"b\\\\c\\n\\u0001\\t\",\"bad\":\"x\\ufffd\\ufffd(y\xe2\x82\xac\","
+			 "\"a\":[1700000000.123,1700000000,1.500,-1.500,1700000000.100,\"1.5\","
+			 "\"NaN\",\"-Inf\",-3,true,null,[],{}]}");
+	/* the output is valid JSON whatever the input bytes were */
+	{
+		json_error_t je;
+		json_t *v = json_loads(b.data, 0, &je);
+
+		ck_assert_msg(v != NULL, "%s", je.text);
+		json_decref(v);
+	}
+	buf_release(&b);
+}
+END_TEST
+
+START_TEST(test_api_params_time)
+{
+	struct ts_error err;
+	int64_t ms;
+
+	ck_assert_int_eq(param_parse_time("1700000000.123", &ms, &err), 0);
+	ck_assert_int_eq(ms, 1700000000123LL);
+	ck_assert_int_eq(param_parse_time("4", &ms, &err), 0);
+	ck_assert_int_eq(ms, 4000);
+	ck_assert_int_eq(param_parse_time("1.0006", &ms, &err), 0);
+	ck_assert_int_eq(ms, 1001);
+	ck_assert_int_eq(param_parse_time("2023-11-14T22:13:20Z", &ms, &err), 0);
+	ck_assert_int_eq(ms, 1700000000000LL);
+	ck_assert_int_eq(param_parse_time("2023-11-14T23:13:20.5+01:00", &ms, &err), 0);
+	ck_assert_int_eq(ms, 1700000000500LL);
+	ck_assert_int_eq(param_parse_time(PARAM_MIN_TIME_STR, &ms, &err), 0);
+	ck_assert_int_eq(ms, PARAM_MIN_TIME_MS);
+	ck_assert_int_eq(param_parse_time(PARAM_MAX_TIME_STR, &ms, &err), 0);
+	ck_assert_int_eq(ms, PARAM_MAX_TIME_MS);
+	ck_assert_int_eq(param_parse_time("abc", &ms, &err), TS_ERR_INVALID);
+	ck_assert_str_eq(err.msg, "cannot parse \"abc\" to a valid timestamp");
+	ck_assert_int_eq(param_parse_time("", &ms, &err), TS_ERR_INVALID);
+	ck_assert_int_eq(param_parse_time("NaN", &ms, &err), TS_ERR_INVALID);
+	ck_assert_int_eq(param_parse_time("2023-02-29T00:00:00Z", &ms, &err), TS_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(test_api_params_duration)
+{
+	struct ts_error err;
+	int64_t ms;
+
+	ck_assert_int_eq(param_parse_duration("15", &ms, &err), 0);
+	ck_assert_int_eq(ms, 15000);
+	ck_assert_int_eq(param_parse_duration("0.5", &ms, &err), 0);
+	ck_assert_int_eq(ms, 500);
+	ck_assert_int_eq(param_parse_duration("1h30m", &ms, &err), 0);
+	ck_assert_int_eq(ms, 5400000);
+	ck_assert_int_eq(param_parse_duration("250ms", &ms, &err), 0);
+	ck_assert_int_eq(ms, 250);
+	ck_assert_int_eq(param_parse_duration("1d2h3m4s5ms", &ms, &err), 0);
+	ck_assert_int_eq(ms, 86400000 + 7200000 + 180000 + 4000 + 5);
+	ck_assert_int_eq(param_parse_duration("1m1h", &ms, &err), TS_ERR_INVALID);
+	ck_assert_str_eq(err.msg, "cannot parse \"1m1h\" to a valid duration");
+	ck_assert_int_eq(param_parse_duration("", &ms, &err), TS_ERR_INVALID);
+	ck_assert_int_eq(param_parse_duration("5x", &ms, &err), TS_ERR_INVALID);
+	ck_assert_int_eq(param_parse_prom_duration("5m", &ms, &err), 0);
+	ck_assert_int_eq(ms, 300000);
+	ck_assert_int_eq(param_parse_prom_duration("2", &ms, &err), TS_ERR_INVALID);
+	ck_assert_int_eq(param_parse_limit("40000", &ms, &err), 0);
+	ck_assert_int_eq(ms, 40000);
+	ck_assert_int_eq(param_parse_limit("-1", &ms, &err), TS_ERR_INVALID);
+	ck_assert_str_eq(err.msg, "limit must be non-negative");
+	ck_assert_int_eq(param_parse_limit("x", &ms, &err), TS_ERR_INVALID);
+}
+END_TEST
+
+START_TEST(test_api_form_parse)
+{
+	struct arena *a = arena_new(0);
+	struct http_param *p = NULL;
+	size_t n = 0;
+	const char *s = "match%5B%5D=up%7Bjob%3D%22a%22%7D&match[]=b+c&x=&flag&%zz=1";
+
+	ck_assert_int_eq(http_parse_form(a, s, strlen(s), &p, &n), 0);
+	ck_assert_uint_eq(n, 5);
+	ck_assert_str_eq(p[0].name, "match[]");
+	ck_assert_str_eq(p[0].value, "up{job=\"a\"}");
+	ck_assert_str_eq(p[1].name, "match[]");
+	ck_assert_str_eq(p[1].value, "b c");
+	ck_assert_str_eq(p[2].name, "x");
+	ck_assert_str_eq(p[2].value, "");
+	ck_assert_str_eq(p[3].name, "flag");
+	ck_assert_str_eq(p[4].name, "%zz");
+	arena_free(a);
+}
+END_TEST
+
+/* ============================================================ http */
+
+START_TEST(test_api_not_found)
+{
+	struct reply r;
+
+	http_get("/nope", &r);
+	ck_assert_int_eq(r.status, 404);
+	reply_free(&r);
+	http_get("/api/v1/label/job", &r);
+	ck_assert_int_eq(r.status, 404);
+	reply_free(&r);
+	http_get("/api/v1/status/flags", &r); /* success there would make Grafana say Thanos */
+	ck_assert_int_eq(r.status, 404);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_health)
+{
+	struct reply r;
+
+	http_get("/-/healthy", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.body, "healthy"));
+	reply_free(&r);
+	http_get("/-/ready", &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	http_req("HEAD", "/-/healthy", NULL, NULL, 0, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_uint_eq(r.body_len, 0);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_buildinfo)
+{
+	json_t *d = get_data("/api/v1/status/buildinfo");
+	static const char *const keys[] = { "version", "revision", "branch", "buildUser",
+					    "buildDate", "goVersion" };
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		ck_assert_msg(json_is_string(json_object_get(d, keys[i])), "no %s", keys[i]);
+	ck_assert_ptr_null(json_object_get(d, "features"));
+	ck_assert_uint_eq(json_object_size(d), 6);
+	json_decref(d);
+}
+END_TEST
+
+/* ============================================================ write */
+
+START_TEST(test_api_write_ok)
+{
+	const struct spec s[] = {
+		{ { "__name__", "w_ok", "k", "v", NULL }, T0, 3.5 },
+	};
+	struct reply r;
+	size_t len;
+	char *body = build_write(s, 1, NULL, 0, &len);
+	json_t *d;
+
+	post_write(body, len, NULL, &r);
+	ck_assert_msg(r.status == 204, "%d %s", r.status, r.body);
+	reply_free(&r);
+	free(body);
+	d = get_data("/api/v1/series?match[]=w_ok");
+	ck_assert_uint_eq(json_array_size(d), 1);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "k")), "v");
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(test_api_write_methods)
+{
+	struct reply r;
+	char allow[64];
+
+	http_get("/api/v1/write", &r);
+	ck_assert_int_eq(r.status, 405);
+	ck_assert(reply_header(&r, "Allow", allow, sizeof(allow)));
+	ck_assert_str_eq(allow, "POST");
+	reply_free(&r);
+
+	/* an unknown proto= and a non-protobuf media type are 415 */
+	post_write("x", 1,
+		   "Content-Type: application/x-protobuf;proto=foo.Bar\r\n"
+		   "Content-Encoding: snappy\r\n",
+		   &r);
+	ck_assert_int_eq(r.status, 415);
+	reply_free(&r);
+	post_write("x", 1, "Content-Type: application/json\r\nContent-Encoding: snappy\r\n", &r);
+	ck_assert_int_eq(r.status, 415);
+	reply_free(&r);
+	post_write("x", 1, "Content-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\n",
+		   &r);
+	ck_assert_int_eq(r.status, 415);
+	reply_free(&r);
+}
+END_TEST
+
+/* remote_write 2.0 is negotiated by remote_write.c; until it decodes v2 it
+ * must answer 415 (senders then fall back to 1.0), never 2xx without the
+ * written-counts headers. */
+START_TEST(test_api_write_v2_content_type)
+{
+	struct reply r;
+	char v[32];
+
+	post_write("x", 1,
+		   "Content-Type: application/x-protobuf;proto=io.prometheus.write.v2.Request\r\n"
+		   "Content-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 2.0.0\r\n",
+		   &r);
+	if (r.status == 415) {
+		reply_free(&r);
+		return;
+	}
+	/* once v2 is decoded: garbage is a 400 that carries the headers */
+	ck_assert_int_eq(r.status, 400);
+	ck_assert(reply_header(&r, "X-Prometheus-Remote-Write-Samples-Written", v, sizeof(v)));
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_write_bad_bodies)
+{
+	const struct spec bad_labels[] = {
+		{ { "__name__", "bad", "0invalid", "x", NULL }, T0, 1 },
+		{ { "__name__", "good_after_bad", NULL }, T0, 1 },
+	};
+	struct reply r;
+	size_t len;
+	char *body;
+	json_t *d;
+	char garbage[64];
+	size_t glen = sizeof(garbage);
+
+	/* corrupt snappy */
+	post_write("\xff\xff\xff\xff\xff\x01garbage", 13, NULL, &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_uint_gt(r.body_len, 0);
+	reply_free(&r);
+
+	/* valid snappy around bytes that are not a WriteRequest */
+	ck_assert_int_eq(snappy_compress("\x0a\xff\xff\xff\xff\x0f\x01", 7, garbage, &glen),
+			 SNAPPY_OK);
+	post_write(garbage, glen, NULL, &r);
+	ck_assert_int_eq(r.status, 400);
+	reply_free(&r);
+
+	/* invalid labels: 400, the valid rest stored */
+	body = build_write(bad_labels, 2, NULL, 0, &len);
+	post_write(body, len, NULL, &r);
+	ck_assert_int_eq(r.status, 400);
+	reply_free(&r);
+	free(body);
+
+	/* the fixture written before is untouched, the valid series stored */
+	d = get_data("/api/v1/series?match[]=up");
+	ck_assert_uint_eq(json_array_size(d), 3);
+	json_decref(d);
+	d = get_data("/api/v1/series?match[]=good_after_bad");
+	ck_assert_uint_eq(json_array_size(d), 1);
+	json_decref(d);
+	d = get_data("/api/v1/series?match[]=bad");
+	ck_assert_uint_eq(json_array_size(d), 0);
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(test_api_write_oversize)
+{
+	struct reply r;
+	char *big;
+	json_t *d;
+
+	/* announced too large: 413 before the body is read */
+	http_req("POST", "/api/v1/write", RW_HEADERS, NULL, 0, TEST_MAX_BODY + 1, &r);
+	ck_assert_int_eq(r.status, 413);
+	reply_free(&r);
+
+	/* sent in full over the limit */
+	big = calloc(1, TEST_MAX_BODY + 10);
+	post_write(big, TEST_MAX_BODY + 10, NULL, &r);
+	ck_assert_int_eq(r.status, 413);
+	reply_free(&r);
+	free(big);
+
+	/* the server still answers */
+	d = get_data("/api/v1/labels");
+	json_decref(d);
+}
+END_TEST
+
+/* ============================================================ read */
+
+START_TEST(test_api_series)
+{
+	struct reply r;
+	json_t *j, *d, *w;
+
+	http_get("/api/v1/series", &r);
+	expect_error(&r, 400, "bad_data", "no match[] parameter provided");
+	reply_free(&r);
+
+	d = get_data("/api/v1/series?match[]=up%7Bjob%3D%22api%22%7D");
+	ck_assert_uint_eq(json_array_size(d), 2);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "instance")),
+			 "a");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "__name__")),
+			 "up");
+	json_decref(d);
+
+	/* several match[] are a union, sorted and without duplicates */
+	d = get_data("/api/v1/series?match[]=up&match[]=up%7Bjob%3D%22db%22%7D"
+		     "&match[]=http_requests_total%7Bcode%3D%22500%22%7D");
+	ck_assert_uint_eq(json_array_size(d), 4);
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(d, 0), "__name__")),
+			 "http_requests_total");
+	json_decref(d);
+
+	/* form POST */
+	http_post_form("/api/v1/series", "match%5B%5D=%7B__name__%3D~%22up%7Chttp.*%22%7D", &r);
+	j = json_reply(&r, 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "data")), 5);
+	ck_assert_ptr_null(json_object_get(j, "warnings"));
+	json_decref(j);
+	reply_free(&r);
+
+	/* limit truncates with a warning */
+	http_get("/api/v1/series?match[]=up&limit=2", &r);
+	j = json_reply(&r, 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "data")), 2);
+	w = json_object_get(j, "warnings");
+	ck_assert_uint_eq(json_array_size(w), 1);
+	ck_assert_str_eq(json_string_value(json_array_get(w, 0)), "results truncated due to limit");
+	json_decref(j);
+	reply_free(&r);
+
+	/* exactly at the limit: no warning */
+	http_get("/api/v1/series?match[]=up&limit=3", &r);
+	j = json_reply(&r, 200);
+	ck_assert_ptr_null(json_object_get(j, "warnings"));
+	json_decref(j);
+	reply_free(&r);
+
+	/* time range outside the data */
+	d = get_data("/api/v1/series?match[]=up&start=1&end=2");
+	ck_assert_uint_eq(json_array_size(d), 0);
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(test_api_labels)
+{
+	struct reply r;
+	json_t *j, *d;
+
+	d = get_data("/api/v1/labels");
+	ck_assert_str_eq(join_strings(d), "__name__,code,instance,job,my_label");
+	json_decref(d);
+
+	d = get_data("/api/v1/labels?match[]=http_requests_total");
+	ck_assert_str_eq(join_strings(d), "__name__,code,job");
+	json_decref(d);
+
+	/* union of two match[] */
+	http_post_form("/api/v1/labels",
+		       "match[]=http_requests_total&match[]=up%7Bmy_label%3D%22x%22%7D", &r);
+	j = json_reply(&r, 200);
+	ck_assert_str_eq(join_strings(json_object_get(j, "data")),
+			 "__name__,code,instance,job,my_label");
+	json_decref(j);
+	reply_free(&r);
+
+	http_get("/api/v1/labels?limit=2", &r);
+	j = json_reply(&r, 200);
+	ck_assert_str_eq(join_strings(json_object_get(j, "data")), "__name__,code");
+	ck_assert_uint_eq(json_array_size(json_object_get(j, "warnings")), 1);
+	json_decref(j);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_label_values)
+{
+	struct reply r;
+	json_t *j, *d;
+
+	d = get_data("/api/v1/label/__name__/values");
+	ck_assert_str_eq(join_strings(d), "http_requests_total,up");
+	json_decref(d);
+
+	d = get_data("/api/v1/label/instance/values");
+	ck_assert_str_eq(join_strings(d), "a,b,c");
+	json_decref(d);
+
+	d = get_data("/api/v1/label/job/values?match[]=up%7Binstance%3D%22c%22%7D"
+		     "&match[]=http_requests_total");
+	ck_assert_str_eq(join_strings(d), "api,db");
+	json_decref(d);
+
+	/* U__ escaping: "U__my__label" is my_label */
+	d = get_data("/api/v1/label/U__my__label/values");
+	ck_assert_str_eq(join_strings(d), "x");
+	json_decref(d);
+
+	/* an absent label has no values: [] not null */
+	d = get_data("/api/v1/label/nothere/values");
+	ck_assert(json_is_array(d));
+	ck_assert_uint_eq(json_array_size(d), 0);
+	json_decref(d);
+
+	http_get("/api/v1/label/instance/values?limit=1", &r);
+	j = json_reply(&r, 200);
+	ck_assert_str_eq(join_strings(json_object_get(j, "data")), "a");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "warnings"), 0)),
+			 "results truncated due to limit");
+	json_decref(j);
+	reply_free(&r);
+
+	http_get("/api/v1/label/job/values?match[]=%7Bjob%3D%22%22%7D", &r);
+	expect_error(&r, 400, "bad_data", "match[] must contain at least one non-empty matcher");
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_metadata)
+{
+	json_t *d, *e;
+
+	d = get_data("/api/v1/metadata");
+	ck_assert_uint_eq(json_object_size(d), 2);
+	e = json_array_get(json_object_get(d, "up"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "type")), "gauge");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "help")), "Whether the target is up.");
+	ck_assert_str_eq(json_string_value(json_object_get(e, "unit")), "");
+	e = json_array_get(json_object_get(d, "http_requests_total"), 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "type")), "counter");
+	json_decref(d);
+
+	d = get_data("/api/v1/metadata?metric=up");
+	ck_assert_uint_eq(json_object_size(d), 1);
+	json_decref(d);
+
+	d = get_data("/api/v1/metadata?limit=1");
+	ck_assert_uint_eq(json_object_size(d), 1);
+	json_decref(d);
+
+	d = get_data("/api/v1/metadata?limit=0");
+	ck_assert_uint_eq(json_object_size(d), 0);
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(test_api_bad_params)
+{
+	struct reply r;
+
+	http_get("/api/v1/series?match[]=up&start=abc", &r);
+	expect_error(&r, 400, "bad_data",
+		     "invalid parameter \"start\": Invalid time value for 'start': cannot parse "
+		     "\"abc\" to a valid timestamp");
+	reply_free(&r);
+
+	http_get("/api/v1/labels?limit=-1", &r);
+	expect_error(&r, 400, "bad_data", "invalid parameter \"limit\": limit must be non-negative");
+	reply_free(&r);
+
+	http_get("/api/v1/series?match[]=up%7B", &r);
+	expect_error(&r, 400, "bad_data", "invalid parameter \"match[]\": ");
+	reply_free(&r);
+
+	http_get("/api/v1/metadata?limit=x", &r);
+	expect_error(&r, 400, "bad_data", "limit must be a number");
+	reply_free(&r);
+
+	http_get("/api/v1/query_range?query=up&start=10&end=5&step=1", &r);
+	expect_error(&r, 400, "bad_data", "end timestamp must not be before start time");
+	reply_free(&r);
+
+	http_get("/api/v1/query_range?query=up&start=0&end=100&step=0", &r);
+	expect_error(&r, 400, "bad_data", "zero or negative query resolution step widths");
+	reply_free(&r);
+
+	http_get("/api/v1/query_range?query=up&start=0&end=100000&step=1", &r);
+	expect_error(&r, 400, "bad_data", "exceeded maximum resolution of 11,000 points");
+	reply_free(&r);
+
+	http_get("/api/v1/query_range?query=up&end=100&step=1", &r);
+	expect_error(&r, 400, "bad_data",
+		     "invalid parameter \"start\": cannot parse \"\" to a valid timestamp");
+	reply_free(&r);
+
+	http_get("/api/v1/query?query=up&time=yesterday", &r);
+	expect_error(&r, 400, "bad_data", "invalid parameter \"time\"");
+	reply_free(&r);
+
+	http_get("/api/v1/query?query=up&timeout=soon", &r);
+	expect_error(&r, 400, "bad_data", "invalid parameter \"timeout\"");
+	reply_free(&r);
+
+	http_req("DELETE", "/api/v1/labels", NULL, NULL, 0, 0, &r);
+	ck_assert_int_eq(r.status, 405);
+	reply_free(&r);
+
+	http_req("POST", "/api/v1/metadata", NULL, NULL, 0, 0, &r);
+	ck_assert_int_eq(r.status, 405);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_metrics)
+{
+	struct reply r;
+
+	http_get("/-/healthy", &r);
+	reply_free(&r);
+	http_get("/metrics", &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert_ptr_nonnull(strstr(r.head, "text/plain; version=0.0.4"));
+	ck_assert_ptr_nonnull(strstr(r.body, "# TYPE varve_samples_ingested_total counter\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nvarve_samples_ingested_total 5\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nvarve_series_created_total 5\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nvarve_head_series 5\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "varve_rejected_samples_total{reason=\"out_of_order\"} 0\n"));
+	ck_assert_ptr_nonnull(
+		strstr(r.body, "varve_http_requests_total{handler=\"/api/v1/write\",code=\"204\"} 1\n"));
+	ck_assert_ptr_nonnull(
+		strstr(r.body, "varve_http_requests_total{handler=\"/-/healthy\",code=\"200\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(r.body, "varve_build_info{version=\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nprocess_resident_memory_bytes "));
+	ck_assert_ptr_nonnull(strstr(r.body, "\nprocess_start_time_seconds "));
+	/* every family has HELP and TYPE */
+	{
+		const char *p = r.body;
+		int helps = 0, types = 0;
+
+		while ((p = strstr(p, "# HELP "))) {
+			helps++;
+			p++;
+		}
+		p = r.body;
+		while ((p = strstr(p, "# TYPE "))) {
+			types++;
+			p++;
+		}
+		ck_assert_int_eq(helps, types);
+		ck_assert_int_ge(helps, 10);
+	}
+	reply_free(&r);
+}
+END_TEST
+
+/* ============================================================ query */
+
+START_TEST(test_api_query_scalar)
+{
+	json_t *d, *res;
+
+	/* Grafana's "Save & test" */
+	d = get_data("/api/v1/query?query=1%2B1&time=4");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "resultType")), "scalar");
+	res = json_object_get(d, "result");
+	ck_assert_uint_eq(json_array_size(res), 2);
+	ck_assert(json_number_value(json_array_get(res, 0)) == 4.0);
+	ck_assert_str_eq(json_string_value(json_array_get(res, 1)), "2");
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(test_api_query_vector)
+{
+	struct reply r;
+	json_t *j, *d, *res, *v;
+
+	http_post_form("/api/v1/query", "query=up%7Bjob%3D%22api%22%7D&time=1700000010.5", &r);
+	j = json_reply(&r, 200);
+	d = json_object_get(j, "data");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "resultType")), "vector");
+	res = json_object_get(d, "result");
+	ck_assert_uint_eq(json_array_size(res), 2);
+	v = json_object_get(json_array_get(res, 0), "value");
+	ck_assert(fabs(json_number_value(json_array_get(v, 0)) - 1700000010.5) < 1e-6);
+	ck_assert_str_eq(json_string_value(json_array_get(v, 1)), "1");
+	ck_assert_str_eq(json_string_value(json_object_get(
+				 json_object_get(json_array_get(res, 0), "metric"), "instance")),
+			 "a");
+	ck_assert_ptr_null(json_object_get(j, "warnings"));
+	json_decref(j);
+	reply_free(&r);
+	/* the timestamp is printed with three decimals, like Prometheus */
+	http_get("/api/v1/query?query=up%7Binstance%3D%22a%22%7D&time=1700000010.5", &r);
+	ck_assert_ptr_nonnull(strstr(r.body, "[1700000010.500,\"1\"]"));
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_query_range)
+{
+	json_t *d, *res, *vals;
+
+	d = get_data("/api/v1/query_range?query=http_requests_total&start=1700000000"
+		     "&end=1700000060&step=30s");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "resultType")), "matrix");
+	res = json_object_get(d, "result");
+	ck_assert_uint_eq(json_array_size(res), 2);
+	vals = json_object_get(json_array_get(res, 0), "values");
+	ck_assert_uint_eq(json_array_size(vals), 3);
+	ck_assert_str_eq(json_string_value(json_array_get(json_array_get(vals, 2), 1)), "10");
+	json_decref(d);
+}
+END_TEST
+
+START_TEST(test_api_query_errors)
+{
+	struct reply r;
+
+	http_get("/api/v1/query?query=sum(", &r);
+	expect_error(&r, 400, "bad_data", "invalid parameter \"query\": ");
+	reply_free(&r);
+
+	http_get("/api/v1/query_range?query=up%5B5m%5D&start=0&end=10&step=1", &r);
+	expect_error(&r, 400, "bad_data", NULL);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_format_query)
+{
+	json_t *d = get_data("/api/v1/format_query?query=sum(foo)by(job)");
+
+	ck_assert(json_is_string(d));
+	ck_assert_str_eq(json_string_value(d), "sum by (job) (foo)");
+	json_decref(d);
+}
+END_TEST
+
+/* ============================================================ suite */
+
+Suite *api_suite(void);
+
+Suite *api_suite(void)
+{
+	Suite *s = suite_create("api");
+	TCase *tc;
+
+	tc = tcase_create("unit");
+	tcase_add_test(tc, test_api_json_writer);
+	tcase_add_test(tc, test_api_params_time);
+	tcase_add_test(tc, test_api_params_duration);
+	tcase_add_test(tc, test_api_form_parse);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("http");
+	tcase_add_checked_fixture(tc, server_setup, server_teardown);
+	tcase_add_test(tc, test_api_not_found);
+	tcase_add_test(tc, test_api_health);
+	tcase_add_test(tc, test_api_buildinfo);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("write");
+	tcase_add_checked_fixture(tc, data_setup, server_teardown);
+	tcase_add_test(tc, test_api_write_ok);
+	tcase_add_test(tc, test_api_write_methods);
+	tcase_add_test(tc, test_api_write_v2_content_type);
+	tcase_add_test(tc, test_api_write_bad_bodies);
+	tcase_add_test(tc, test_api_write_oversize);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("read");
+	tcase_add_checked_fixture(tc, data_setup, server_teardown);
+	tcase_add_test(tc, test_api_series);
+	tcase_add_test(tc, test_api_labels);
+	tcase_add_test(tc, test_api_label_values);
+	tcase_add_test(tc, test_api_metadata);
+	tcase_add_test(tc, test_api_bad_params);
+	tcase_add_test(tc, test_api_metrics);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("query");
+	tcase_add_checked_fixture(tc, data_setup, server_teardown);
+	tcase_add_test(tc, test_api_query_scalar);
+	tcase_add_test(tc, test_api_query_vector);
+	tcase_add_test(tc, test_api_query_range);
+	tcase_add_test(tc, test_api_query_errors);
+	tcase_add_test(tc, test_api_format_query);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
 int main(void)
 {
-	return 77;
+	SRunner *sr = srunner_create(api_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
