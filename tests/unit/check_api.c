@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -1082,6 +1084,186 @@ START_TEST(test_api_format_query)
 }
 END_TEST
 
+/* ============================================================ main */
+
+/* Path of the varve binary (top_builddir from make check), or NULL. */
+static const char *varve_path(void)
+{
+	static char path[4096];
+	const char *top = getenv("top_builddir");
+
+	if (!top)
+		return NULL;
+	snprintf(path, sizeof(path), "%s/varve", top);
+	ck_assert_msg(access(path, X_OK) == 0, "%s is not built", path);
+	return path;
+}
+
+/* A running varve: pid and the read end of its stderr. */
+struct proc {
+	pid_t pid;
+	int err_fd;
+};
+
+static void proc_start(struct proc *p, char *const argv[])
+{
+	int fds[2];
+
+	ck_assert_int_eq(pipe(fds), 0);
+	p->pid = fork();
+	ck_assert_int_ge(p->pid, 0);
+	if (p->pid == 0) {
+		dup2(fds[1], STDERR_FILENO);
+		dup2(fds[1], STDOUT_FILENO);
+		close(fds[0]);
+		close(fds[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	p->err_fd = fds[0];
+}
+
+/* Read p's output until a line contains want (or EOF); the text so far is
+ * left in out. True when found. */
+static bool proc_wait_for(struct proc *p, const char *want, char *out, size_t cap)
+{
+	size_t len = strlen(out);
+	ssize_t n;
+
+	while (!strstr(out, want) && len + 1 < cap) {
+		n = read(p->err_fd, out + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		out[len] = '\0';
+	}
+	return strstr(out, want) != NULL;
+}
+
+/* Exit status of p once it ends. */
+static int proc_exit_code(struct proc *p)
+{
+	int st = 0;
+
+	ck_assert_int_eq(waitpid(p->pid, &st, 0), p->pid);
+	close(p->err_fd);
+	ck_assert_msg(WIFEXITED(st), "varve did not exit normally (status %d)", st);
+	return WEXITSTATUS(st);
+}
+
+START_TEST(test_api_main_flags)
+{
+	const char *bin = varve_path();
+	char out[16384] = "";
+	struct proc p;
+
+	if (!bin)
+		return;
+	{
+		char *argv[] = { (char *)bin, "--help", NULL };
+
+		proc_start(&p, argv);
+		proc_wait_for(&p, "\x01", out, sizeof(out));
+		ck_assert_int_eq(proc_exit_code(&p), 0);
+		ck_assert_ptr_nonnull(strstr(out, "--listen=ADDR"));
+		ck_assert_ptr_nonnull(strstr(out, "(default :9201)"));
+		ck_assert_ptr_nonnull(strstr(out, "--data-dir=DIR"));
+		ck_assert_ptr_nonnull(strstr(out, "(default ./data)"));
+		ck_assert_ptr_nonnull(strstr(out, "--remote-write.max-decoded-bytes=BYTES"));
+		ck_assert_ptr_nonnull(strstr(out, "--query.lookback-delta=DURATION"));
+		ck_assert_ptr_nonnull(strstr(out, "(default 5m)"));
+		ck_assert_ptr_nonnull(strstr(out, "--query.timeout=DURATION"));
+		ck_assert_ptr_nonnull(strstr(out, "(default 2m)"));
+		ck_assert_ptr_nonnull(strstr(out, "--query.max-samples=N"));
+		ck_assert_ptr_nonnull(strstr(out, "(default 50000000)"));
+		ck_assert_ptr_nonnull(strstr(out, "--version"));
+	}
+	{
+		char *argv[] = { (char *)bin, "--version", NULL };
+
+		out[0] = '\0';
+		proc_start(&p, argv);
+		proc_wait_for(&p, "\x01", out, sizeof(out));
+		ck_assert_int_eq(proc_exit_code(&p), 0);
+		ck_assert_ptr_nonnull(strstr(out, "varve "));
+	}
+	{
+		char *argv[] = { (char *)bin, "--no-such-flag", NULL };
+
+		out[0] = '\0';
+		proc_start(&p, argv);
+		proc_wait_for(&p, "\x01", out, sizeof(out));
+		ck_assert_int_eq(proc_exit_code(&p), 2);
+		ck_assert_ptr_nonnull(strstr(out, "unknown flag --no-such-flag"));
+		ck_assert_ptr_nonnull(strstr(out, "usage:"));
+	}
+	{
+		char *argv[] = { (char *)bin, "--query.timeout=soon", NULL };
+
+		out[0] = '\0';
+		proc_start(&p, argv);
+		proc_wait_for(&p, "\x01", out, sizeof(out));
+		ck_assert_int_eq(proc_exit_code(&p), 2);
+	}
+}
+END_TEST
+
+START_TEST(test_api_main_lock_and_signal)
+{
+	const char *bin = varve_path();
+	char dir[] = "/tmp/varve-check-api-XXXXXX", ddflag[128], out[16384] = "",
+	     out2[16384] = "";
+	struct proc p, p2;
+	const char *ps;
+	struct reply r;
+
+	if (!bin)
+		return;
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(ddflag, sizeof(ddflag), "--data-dir=%s/data", dir);
+	{
+		char *argv[] = { (char *)bin, "--listen=127.0.0.1:0", ddflag, NULL };
+
+		proc_start(&p, argv);
+		ck_assert_msg(proc_wait_for(&p, "msg=\"listening\"", out, sizeof(out)),
+			      "no listening line: %s", out);
+		ck_assert_ptr_nonnull(strstr(out, "level=info"));
+		ck_assert_ptr_nonnull(strstr(out, dir));
+		proc_wait_for(&p, "\n", out, sizeof(out));
+		ps = strstr(strstr(out, "msg=\"listening\""), "port=");
+		ck_assert_ptr_nonnull(ps);
+		port = (uint16_t)atoi(ps + 5);
+		ck_assert_uint_ne(port, 0);
+	}
+	http_get("/-/ready", &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	{
+		/* a second instance on the same directory fails with the lock */
+		char *argv[] = { (char *)bin, "--listen=127.0.0.1:0", ddflag, NULL };
+
+		proc_start(&p2, argv);
+		proc_wait_for(&p2, "\x01", out2, sizeof(out2));
+		ck_assert_int_eq(proc_exit_code(&p2), 1);
+		ck_assert_msg(strstr(out2, "level=error") && strstr(out2, "in use"),
+			      "second instance said: %s", out2);
+	}
+	ck_assert_int_eq(kill(p.pid, SIGTERM), 0);
+	proc_wait_for(&p, "msg=\"stopped\"", out, sizeof(out));
+	ck_assert_int_eq(proc_exit_code(&p), 0);
+	ck_assert_ptr_nonnull(strstr(out, "msg=\"stopped\""));
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
+
 /* ============================================================ suite */
 
 Suite *api_suite(void);
@@ -1131,6 +1313,12 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_query_range);
 	tcase_add_test(tc, test_api_query_errors);
 	tcase_add_test(tc, test_api_format_query);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("main");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_api_main_flags);
+	tcase_add_test(tc, test_api_main_lock_and_signal);
 	suite_add_tcase(s, tc);
 	return s;
 }
