@@ -113,7 +113,8 @@ static bool parse_bytes(const char *s, size_t *out)
 		return false;
 	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcasecmp(end, units[i].suffix) == 0) {
-			if (v > (SIZE_MAX >> units[i].shift) || v == 0)
+			/* at most 1 TiB, which keeps size arithmetic far from overflow */
+			if (v == 0 || v > ((uint64_t)1 << 40) >> units[i].shift)
 				return false;
 			*out = (size_t)(v << units[i].shift);
 			return true;
@@ -266,7 +267,10 @@ int main(int argc, char **argv)
 	aopts.metrics = sm;
 	api = sm ? api_new(&aopts) : NULL;
 	memset(&sopts, 0, sizeof(sopts));
-	sopts.max_body_bytes = cfg.rw_max_decoded;
+	/* a snappy block can be a little larger than what it decodes to
+	 * (incompressible input): leave room so the decoder, not the HTTP
+	 * layer, has the last word on remote_write bodies */
+	sopts.max_body_bytes = cfg.rw_max_decoded + cfg.rw_max_decoded / 6 + 1024;
 	sopts.observer = selfmetrics_observe_request;
 	sopts.observer_ctx = sm;
 	srv = api ? http_server_new(&sopts) : NULL;
