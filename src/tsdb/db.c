@@ -1,2 +1,941 @@
-/* db.c - placeholder, being written */
+/*
+ * db.c - the storage facade: appenders, queriers and metadata over the head.
+ *
+ * Structure:
+ *   db
+ *     head                    series, chunks, index, symbols (head.c)
+ *     lock_fd                 open DIR/lock with an exclusive flock, so a
+ *                             second process cannot use the same directory
+ *     app_free                recycled appenders (their arrays are reused,
+ *                             so a batch does not allocate once warm)
+ *     metadata                families in insertion order plus a hash map
+ *                             from the interned family name to its slot
+ *     stats                   atomics updated once per commit
+ *
+ * Appender: samples are staged as (series, t, value bits) in order. At
+ * add time a sample is checked against the newest sample of the series,
+ * which is the last staged sample of that series in this appender if any
+ * (found through a small map from series to the index of its last staged
+ * sample, updated lazily whenever a run of samples of one series ends) or
+ * else the series' newest stored sample. Commit appends the staged
+ * samples under each series' lock in order, rechecking the order rules
+ * (another appender may have committed to the same series meanwhile: such
+ * samples are dropped). The ref cache holds series id + 1.
+ *
+ * Querier: the head only grows, so a querier is a handle on the db; the
+ * index hands out copies of postings, series are resolved by id, samples
+ * are decoded from copies of the chunks that overlap the range.
+ */
 #include "tsdb/db.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tsdb/head.h"
+#include "tsdb/index.h"
+
+#define APP_FREE_MAX 16
+
+/* One staged sample. */
+struct staged {
+	struct head_series *s; /* its series */
+	int64_t t;             /* timestamp (ms) */
+	uint64_t v;            /* value bits */
+};
+
+/* Map slot: series -> index of its last staged sample before the tail run. */
+struct stage_slot {
+	struct head_series *s; /* NULL = empty */
+	size_t idx;            /* index into staged */
+};
+
+struct appender {
+	struct db *db;          /* owner */
+	struct staged *v;       /* staged samples, in add order */
+	size_t n, cap;          /* used and allocated entries of v */
+	struct stage_slot *map; /* open addressing, mcap slots */
+	size_t mcap, mcount;    /* slots and used slots */
+	struct appender *next;  /* free-list link while recycled */
+};
+
+/* One metadata entry of a family (strings interned). */
+struct md_ent {
+	enum metric_type type; /* metric type */
+	const char *help;      /* "" when unset */
+	const char *unit;      /* "" when unset */
+};
+
+/* A metric family's metadata. */
+struct md_family {
+	const char *family; /* interned name */
+	struct md_ent *e;   /* distinct entries in arrival order */
+	size_t n, cap;      /* used and allocated entries */
+};
+
+struct db {
+	struct head *head;          /* the in-memory head, owned */
+	char *dir;                  /* data directory or NULL, owned */
+	int lock_fd;                /* DIR/lock with LOCK_EX held, or -1 */
+
+	pthread_mutex_t app_lock;   /* guards app_free, napp_free */
+	struct appender *app_free;  /* recycled appenders */
+	size_t napp_free;           /* length of app_free */
+
+	pthread_mutex_t md_lock;    /* guards the metadata fields */
+	struct md_family *fam;      /* families, nfam used, famcap allocated */
+	size_t nfam, famcap;
+	size_t *fmap;               /* open addressing: family index + 1, 0 = empty */
+	size_t fmapcap;             /* slots of fmap, power of two or 0 */
+
+	uint64_t samples_appended;  /* atomic */
+	uint64_t series_created;    /* atomic */
+	int64_t min_time, max_time; /* atomic; INT64_MAX/INT64_MIN when empty */
+};
+
+/* ------------------------------------------------------------ open/close */
+
+/* mkdir -p */
+static int make_dirs(const char *dir)
+{
+	char *p = strdup(dir);
+	int rc = 0;
+
+	if (!p)
+		return -1;
+	for (char *q = p + 1; *q; q++) {
+		if (*q != '/')
+			continue;
+		*q = '\0';
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			rc = -1;
+		*q = '/';
+	}
+	if (mkdir(p, 0755) < 0 && errno != EEXIST)
+		rc = -1;
+	free(p);
+	return rc;
+}
+
+struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error *err)
+{
+	struct head_opts ho = { 0 };
+	struct db *db = calloc(1, sizeof(*db));
+	char *lockpath = NULL;
+
+	if (!db) {
+		ts_error_set(err, TS_ERR_NOMEM, "cannot open storage: out of memory");
+		return NULL;
+	}
+	db->lock_fd = -1;
+	db->min_time = INT64_MAX;
+	db->max_time = INT64_MIN;
+	pthread_mutex_init(&db->app_lock, NULL);
+	pthread_mutex_init(&db->md_lock, NULL);
+	if (opts) {
+		ho.chunk_samples = opts->chunk_samples;
+		ho.stripes = opts->stripes;
+	}
+	if (dir) {
+		struct stat st;
+		size_t len = strlen(dir) + sizeof("/lock");
+
+		db->dir = strdup(dir);
+		lockpath = malloc(len);
+		if (!db->dir || !lockpath) {
+			ts_error_set(err, TS_ERR_NOMEM, "cannot open storage: out of memory");
+			goto fail;
+		}
+		snprintf(lockpath, len, "%s/lock", dir);
+		if (make_dirs(dir) < 0 || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+			ts_error_set(err, TS_ERR_IO, "cannot create data directory %s: %s", dir,
+				     strerror(errno ? errno : ENOTDIR));
+			goto fail;
+		}
+		db->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (db->lock_fd < 0) {
+			ts_error_set(err, TS_ERR_IO, "cannot open lock file %s: %s", lockpath,
+				     strerror(errno));
+			goto fail;
+		}
+		if (flock(db->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+			if (errno == EWOULDBLOCK)
+				ts_error_set(err, TS_ERR_STATE,
+					     "data directory %s is in use by another process (lock file %s)",
+					     dir, lockpath);
+			else
+				ts_error_set(err, TS_ERR_IO, "cannot lock %s: %s", lockpath,
+					     strerror(errno));
+			goto fail;
+		}
+	}
+	db->head = head_new(&ho);
+	if (!db->head) {
+		ts_error_set(err, TS_ERR_NOMEM, "cannot open storage: out of memory");
+		goto fail;
+	}
+	free(lockpath);
+	return db;
+fail:
+	free(lockpath);
+	db_close(db);
+	return NULL;
+}
+
+static void appender_free(struct appender *a)
+{
+	free(a->v);
+	free(a->map);
+	free(a);
+}
+
+void db_close(struct db *db)
+{
+	if (!db)
+		return;
+	while (db->app_free) {
+		struct appender *a = db->app_free;
+
+		db->app_free = a->next;
+		appender_free(a);
+	}
+	for (size_t i = 0; i < db->nfam; i++)
+		free(db->fam[i].e);
+	free(db->fam);
+	free(db->fmap);
+	head_free(db->head);
+	if (db->lock_fd >= 0)
+		close(db->lock_fd); /* releases the flock */
+	pthread_mutex_destroy(&db->app_lock);
+	pthread_mutex_destroy(&db->md_lock);
+	free(db->dir);
+	free(db);
+}
+
+void db_stats(struct db *db, struct db_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->head_series = head_num_series(db->head);
+	out->head_chunks = head_num_chunks(db->head);
+	out->samples_appended = __atomic_load_n(&db->samples_appended, __ATOMIC_RELAXED);
+	out->series_created = __atomic_load_n(&db->series_created, __ATOMIC_RELAXED);
+	out->min_time = __atomic_load_n(&db->min_time, __ATOMIC_RELAXED);
+	out->max_time = __atomic_load_n(&db->max_time, __ATOMIC_RELAXED);
+	out->symbols = symtab_count(head_symtab(db->head));
+	out->head_bytes = head_bytes(db->head);
+}
+
+/* ------------------------------------------------------------ appender */
+
+struct appender *db_appender(struct db *db)
+{
+	struct appender *a;
+
+	pthread_mutex_lock(&db->app_lock);
+	a = db->app_free;
+	if (a) {
+		db->app_free = a->next;
+		db->napp_free--;
+	}
+	pthread_mutex_unlock(&db->app_lock);
+	if (!a) {
+		a = calloc(1, sizeof(*a));
+		if (!a)
+			return NULL;
+	}
+	a->db = db;
+	a->next = NULL;
+	return a;
+}
+
+/* Reset a and put it on the free list (or free it). */
+static void appender_recycle(struct appender *a)
+{
+	struct db *db = a->db;
+
+	a->n = 0;
+	if (a->mcount) {
+		memset(a->map, 0, a->mcap * sizeof(*a->map));
+		a->mcount = 0;
+	}
+	/* do not keep the arrays of an unusually large batch around */
+	if (a->cap > (1u << 20) || a->mcap > (1u << 18)) {
+		appender_free(a);
+		return;
+	}
+	pthread_mutex_lock(&db->app_lock);
+	if (db->napp_free < APP_FREE_MAX) {
+		a->next = db->app_free;
+		db->app_free = a;
+		db->napp_free++;
+		a = NULL;
+	}
+	pthread_mutex_unlock(&db->app_lock);
+	if (a)
+		appender_free(a);
+}
+
+static size_t ptr_slot(const void *p, size_t cap)
+{
+	uint64_t x = (uint64_t)(uintptr_t)p;
+
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 33;
+	return (size_t)x & (cap - 1);
+}
+
+static struct stage_slot *map_find(struct appender *a, const struct head_series *s)
+{
+	if (!a->mcap)
+		return NULL;
+	for (size_t j = ptr_slot(s, a->mcap); a->map[j].s; j = (j + 1) & (a->mcap - 1))
+		if (a->map[j].s == s)
+			return &a->map[j];
+	return NULL;
+}
+
+static int map_set(struct appender *a, struct head_series *s, size_t idx)
+{
+	struct stage_slot *sl = map_find(a, s);
+	size_t j;
+
+	if (sl) {
+		sl->idx = idx;
+		return 0;
+	}
+	if ((a->mcount + 1) * 2 > a->mcap) {
+		size_t ncap = a->mcap ? a->mcap * 2 : 64;
+		struct stage_slot *nm = calloc(ncap, sizeof(*nm));
+
+		if (!nm)
+			return TS_ERR_NOMEM;
+		for (size_t i = 0; i < a->mcap; i++) {
+			if (!a->map[i].s)
+				continue;
+			j = ptr_slot(a->map[i].s, ncap);
+			while (nm[j].s)
+				j = (j + 1) & (ncap - 1);
+			nm[j] = a->map[i];
+		}
+		free(a->map);
+		a->map = nm;
+		a->mcap = ncap;
+	}
+	j = ptr_slot(s, a->mcap);
+	while (a->map[j].s)
+		j = (j + 1) & (a->mcap - 1);
+	a->map[j].s = s;
+	a->map[j].idx = idx;
+	a->mcount++;
+	return 0;
+}
+
+int appender_add(struct appender *a, const struct labels *ls, uint64_t *ref, int64_t t,
+		 double v)
+{
+	struct head *h = a->db->head;
+	struct head_series *s = NULL;
+	uint64_t vbits, nv;
+	int64_t nt;
+	bool have;
+	int rc;
+
+	if (ref && *ref)
+		s = head_series_by_id(h, (uint32_t)(*ref - 1));
+	if (!s) {
+		bool created;
+
+		s = head_get_or_create(h, ls, labels_hash(ls), &created);
+		if (!s)
+			return TS_ERR_NOMEM;
+		if (created)
+			__atomic_add_fetch(&a->db->series_created, 1, __ATOMIC_RELAXED);
+		if (ref)
+			*ref = (uint64_t)head_series_id(s) + 1;
+	}
+	memcpy(&vbits, &v, sizeof(vbits));
+
+	/* the newest sample: staged in this appender, or stored */
+	if (a->n > 0 && a->v[a->n - 1].s == s) {
+		have = true;
+		nt = a->v[a->n - 1].t;
+		nv = a->v[a->n - 1].v;
+	} else {
+		struct stage_slot *sl = map_find(a, s);
+
+		if (sl) {
+			have = true;
+			nt = a->v[sl->idx].t;
+			nv = a->v[sl->idx].v;
+		} else {
+			head_series_lock(h, s);
+			have = head_series_newest_locked(s, &nt, &nv);
+			head_series_unlock(h, s);
+		}
+	}
+	rc = head_sample_order(have, nt, nv, t, vbits);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return 0; /* same sample again: accepted, stored once */
+
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 256;
+		struct staged *nvv = realloc(a->v, ncap * sizeof(*nvv));
+
+		if (!nvv)
+			return TS_ERR_NOMEM;
+		a->v = nvv;
+		a->cap = ncap;
+	}
+	/* a run of the previous series ends here: remember where */
+	if (a->n > 0 && a->v[a->n - 1].s != s && map_set(a, a->v[a->n - 1].s, a->n - 1) < 0)
+		return TS_ERR_NOMEM;
+	a->v[a->n].s = s;
+	a->v[a->n].t = t;
+	a->v[a->n].v = vbits;
+	a->n++;
+	return 0;
+}
+
+static void atomic_min(int64_t *p, int64_t v)
+{
+	int64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (v < cur &&
+	       !__atomic_compare_exchange_n(p, &cur, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+static void atomic_max(int64_t *p, int64_t v)
+{
+	int64_t cur = __atomic_load_n(p, __ATOMIC_RELAXED);
+
+	while (v > cur &&
+	       !__atomic_compare_exchange_n(p, &cur, v, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+int appender_commit(struct appender *a)
+{
+	struct head *h = a->db->head;
+	struct head_series *locked = NULL;
+	int64_t mint = INT64_MAX, maxt = INT64_MIN;
+	uint64_t stored = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		struct staged *st = &a->v[i];
+		int r;
+
+		if (st->s != locked) {
+			if (locked)
+				head_series_unlock(h, locked);
+			locked = st->s;
+			head_series_lock(h, locked);
+		}
+		r = head_series_append_locked(h, st->s, st->t, st->v);
+		if (r == 0) {
+			stored++;
+			if (st->t < mint)
+				mint = st->t;
+			if (st->t > maxt)
+				maxt = st->t;
+		} else if (r == TS_ERR_NOMEM) {
+			rc = TS_ERR_NOMEM;
+		}
+		/* order errors here mean another appender won the race: dropped */
+	}
+	if (locked)
+		head_series_unlock(h, locked);
+	if (stored) {
+		__atomic_add_fetch(&a->db->samples_appended, stored, __ATOMIC_RELAXED);
+		atomic_min(&a->db->min_time, mint);
+		atomic_max(&a->db->max_time, maxt);
+	}
+	appender_recycle(a);
+	return rc;
+}
+
+void appender_rollback(struct appender *a)
+{
+	if (a)
+		appender_recycle(a);
+}
+
+/* ------------------------------------------------------------ metadata */
+
+const char *metric_type_name(enum metric_type t)
+{
+	switch (t) {
+	case METRIC_COUNTER: return "counter";
+	case METRIC_GAUGE: return "gauge";
+	case METRIC_HISTOGRAM: return "histogram";
+	case METRIC_GAUGEHISTOGRAM: return "gaugehistogram";
+	case METRIC_SUMMARY: return "summary";
+	case METRIC_INFO: return "info";
+	case METRIC_STATESET: return "stateset";
+	case METRIC_UNKNOWN:
+	default: return "unknown";
+	}
+}
+
+/* Slot of family (interned) in fmap; md_lock held. */
+static size_t *fmap_slot(struct db *db, const char *family)
+{
+	for (size_t j = ptr_slot(family, db->fmapcap);; j = (j + 1) & (db->fmapcap - 1))
+		if (!db->fmap[j] || db->fam[db->fmap[j] - 1].family == family)
+			return &db->fmap[j];
+}
+
+static int fmap_grow(struct db *db)
+{
+	size_t ncap = db->fmapcap ? db->fmapcap * 2 : 64;
+	size_t *nm = calloc(ncap, sizeof(*nm)), *old = db->fmap;
+
+	if (!nm)
+		return TS_ERR_NOMEM;
+	db->fmap = nm;
+	db->fmapcap = ncap;
+	for (size_t i = 0; i < db->nfam; i++)
+		*fmap_slot(db, db->fam[i].family) = i + 1;
+	free(old);
+	return 0;
+}
+
+int db_set_metadata(struct db *db, const char *family, enum metric_type type,
+		    const char *help, const char *unit)
+{
+	struct symtab *st = head_symtab(db->head);
+	const char *f, *hp, *u;
+	struct md_family *mf;
+	size_t *slot;
+	int rc = 0;
+
+	help = help ? help : "";
+	unit = unit ? unit : "";
+	f = symtab_intern(st, family, strlen(family));
+	hp = symtab_intern(st, help, strlen(help));
+	u = symtab_intern(st, unit, strlen(unit));
+	if (!f || !hp || !u)
+		return TS_ERR_NOMEM;
+	pthread_mutex_lock(&db->md_lock);
+	if ((db->nfam + 1) * 2 > db->fmapcap && fmap_grow(db) < 0) {
+		rc = TS_ERR_NOMEM;
+		goto out;
+	}
+	slot = fmap_slot(db, f);
+	if (!*slot) {
+		if (db->nfam == db->famcap) {
+			size_t ncap = db->famcap ? db->famcap * 2 : 64;
+			struct md_family *nf = realloc(db->fam, ncap * sizeof(*nf));
+
+			if (!nf) {
+				rc = TS_ERR_NOMEM;
+				goto out;
+			}
+			db->fam = nf;
+			db->famcap = ncap;
+		}
+		memset(&db->fam[db->nfam], 0, sizeof(db->fam[0]));
+		db->fam[db->nfam].family = f;
+		*slot = ++db->nfam;
+	}
+	mf = &db->fam[*slot - 1];
+	for (size_t i = 0; i < mf->n; i++)
+		if (mf->e[i].type == type && mf->e[i].help == hp && mf->e[i].unit == u)
+			goto out; /* already known */
+	if (mf->n == mf->cap) {
+		size_t ncap = mf->cap ? mf->cap * 2 : 1;
+		struct md_ent *ne = realloc(mf->e, ncap * sizeof(*ne));
+
+		if (!ne) {
+			rc = TS_ERR_NOMEM;
+			goto out;
+		}
+		mf->e = ne;
+		mf->cap = ncap;
+	}
+	mf->e[mf->n].type = type;
+	mf->e[mf->n].help = hp;
+	mf->e[mf->n].unit = u;
+	mf->n++;
+out:
+	pthread_mutex_unlock(&db->md_lock);
+	return rc;
+}
+
+static int cmp_family(const void *a, const void *b)
+{
+	const struct md_family *x = *(const struct md_family *const *)a;
+	const struct md_family *y = *(const struct md_family *const *)b;
+
+	return strcmp(x->family, y->family);
+}
+
+int db_metadata(struct db *db, const char *metric, size_t limit, size_t limit_per_metric,
+		struct metadata_entry **out, size_t *n)
+{
+	struct md_family **fs = NULL;
+	struct metadata_entry *res = NULL;
+	size_t nf = 0, total = 0, w = 0;
+	int rc = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&db->md_lock);
+	if (db->nfam == 0)
+		goto out;
+	fs = malloc(db->nfam * sizeof(*fs));
+	if (!fs) {
+		rc = TS_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < db->nfam; i++)
+		if (!metric || strcmp(db->fam[i].family, metric) == 0)
+			fs[nf++] = &db->fam[i];
+	qsort(fs, nf, sizeof(*fs), cmp_family);
+	if (limit && nf > limit)
+		nf = limit;
+	for (size_t i = 0; i < nf; i++)
+		total += limit_per_metric && fs[i]->n > limit_per_metric ? limit_per_metric
+									  : fs[i]->n;
+	if (total == 0)
+		goto out;
+	res = malloc(total * sizeof(*res));
+	if (!res) {
+		rc = TS_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nf; i++) {
+		size_t k = fs[i]->n;
+
+		if (limit_per_metric && k > limit_per_metric)
+			k = limit_per_metric;
+		for (size_t j = 0; j < k; j++) {
+			res[w].family = fs[i]->family;
+			res[w].type = fs[i]->e[j].type;
+			res[w].help = fs[i]->e[j].help;
+			res[w].unit = fs[i]->e[j].unit;
+			w++;
+		}
+	}
+	*out = res;
+	*n = w;
+out:
+	pthread_mutex_unlock(&db->md_lock);
+	free(fs);
+	return rc;
+}
+
+/* ------------------------------------------------------------ querier */
+
+struct querier {
+	struct db *db; /* the store read */
+};
+
+struct querier *db_querier(struct db *db)
+{
+	struct querier *q = malloc(sizeof(*q));
+
+	if (q)
+		q->db = db;
+	return q;
+}
+
+void querier_free(struct querier *q)
+{
+	free(q);
+}
+
+/* Does [mint, maxt] cover every sample in the head? */
+static bool covers_head(struct db *db, int64_t mint, int64_t maxt)
+{
+	int64_t lo = __atomic_load_n(&db->min_time, __ATOMIC_RELAXED);
+	int64_t hi = __atomic_load_n(&db->max_time, __ATOMIC_RELAXED);
+
+	if (lo > hi) /* empty */
+		return true;
+	return mint <= lo && maxt >= hi;
+}
+
+/*
+ * Series matching ms with a sample in [mint, maxt], unsorted: *out is a
+ * malloc'd array of *n series (NULL when none).
+ */
+static int select_series(struct querier *q, const struct matcher *ms, size_t nms,
+			 int64_t mint, int64_t maxt, struct head_series ***out, size_t *n)
+{
+	struct head *h = q->db->head;
+	struct postings p = POSTINGS_INIT;
+	struct head_series **v = NULL;
+	size_t k = 0;
+	bool all_time = covers_head(q->db, mint, maxt);
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = index_select(head_index(h), ms, nms, &p);
+	if (rc < 0)
+		return rc;
+	if (p.n) {
+		v = malloc(p.n * sizeof(*v));
+		if (!v) {
+			postings_release(&p);
+			return TS_ERR_NOMEM;
+		}
+	}
+	for (size_t i = 0; i < p.n; i++) {
+		struct head_series *s = head_series_by_id(h, p.ids[i]);
+		long r;
+
+		if (!s)
+			continue;
+		r = head_series_samples(h, s, all_time ? INT64_MIN : mint,
+					all_time ? INT64_MAX : maxt, NULL, NULL);
+		if (r < 0) {
+			free(v);
+			postings_release(&p);
+			return (int)r;
+		}
+		if (r > 0)
+			v[k++] = s;
+	}
+	postings_release(&p);
+	*out = v;
+	*n = k;
+	return 0;
+}
+
+static int cmp_series(const void *a, const void *b)
+{
+	const struct head_series *x = *(const struct head_series *const *)a;
+	const struct head_series *y = *(const struct head_series *const *)b;
+
+	return labels_cmp(head_series_labels(x), head_series_labels(y));
+}
+
+void series_set_release(struct series_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->s[i].t);
+		free(set->s[i].v);
+	}
+	free(set->s);
+	set->s = NULL;
+	set->n = 0;
+}
+
+int querier_select(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
+		   int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
+		   struct ts_error *err)
+{
+	struct head *h = q->db->head;
+	struct head_series **v;
+	size_t n;
+	int rc;
+
+	out->s = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	rc = select_series(q, ms, nms, mint, maxt, &v, &n);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot select series: %s", ts_strerror(rc));
+	qsort(v, n, sizeof(*v), cmp_series);
+	if (limit && n > limit)
+		n = limit;
+	if (n) {
+		out->s = calloc(n, sizeof(*out->s));
+		if (!out->s) {
+			free(v);
+			return ts_error_set(err, TS_ERR_NOMEM, "cannot select series: out of memory");
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct series *o = &out->s[i];
+
+		o->labels = *head_series_labels(v[i]);
+		out->n++;
+		if (!with_samples)
+			continue;
+		long r = head_series_samples(h, v[i], mint, maxt, &o->t, &o->v);
+
+		if (r < 0) {
+			free(v);
+			series_set_release(out);
+			return ts_error_set(err, (int)r, "cannot read samples: %s", ts_strerror((int)r));
+		}
+		o->n = (size_t)r;
+	}
+	free(v);
+	return 0;
+}
+
+void strvec_release(struct strvec *sv)
+{
+	if (!sv)
+		return;
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+static int cmp_strp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A set of interned string pointers, then sorted by content. */
+struct ptrset {
+	const char **slot; /* open addressing, cap slots */
+	size_t cap, n;     /* slots and entries */
+};
+
+static int ptrset_add(struct ptrset *ps, const char *p)
+{
+	size_t j;
+
+	if ((ps->n + 1) * 2 > ps->cap) {
+		size_t ncap = ps->cap ? ps->cap * 2 : 64;
+		const char **ns = calloc(ncap, sizeof(*ns));
+
+		if (!ns)
+			return TS_ERR_NOMEM;
+		for (size_t i = 0; i < ps->cap; i++) {
+			if (!ps->slot[i])
+				continue;
+			j = ptr_slot(ps->slot[i], ncap);
+			while (ns[j])
+				j = (j + 1) & (ncap - 1);
+			ns[j] = ps->slot[i];
+		}
+		free(ps->slot);
+		ps->slot = ns;
+		ps->cap = ncap;
+	}
+	for (j = ptr_slot(p, ps->cap); ps->slot[j]; j = (j + 1) & (ps->cap - 1))
+		if (ps->slot[j] == p)
+			return 0;
+	ps->slot[j] = p;
+	ps->n++;
+	return 0;
+}
+
+/* Move the set into a sorted strvec with at most limit entries. */
+static int ptrset_detach(struct ptrset *ps, size_t limit, struct strvec *out)
+{
+	size_t w = 0;
+
+	out->v = NULL;
+	out->n = 0;
+	if (ps->n) {
+		out->v = malloc(ps->n * sizeof(*out->v));
+		if (!out->v) {
+			free(ps->slot);
+			return TS_ERR_NOMEM;
+		}
+		for (size_t i = 0; i < ps->cap; i++)
+			if (ps->slot[i])
+				out->v[w++] = ps->slot[i];
+		qsort(out->v, w, sizeof(*out->v), cmp_strp);
+	}
+	free(ps->slot);
+	out->n = limit && w > limit ? limit : w;
+	return 0;
+}
+
+/* Take a sorted array from the index into out, applying limit. */
+static void take_sorted(const char **v, size_t n, size_t limit, struct strvec *out)
+{
+	out->v = v;
+	out->n = limit && n > limit ? limit : n;
+}
+
+int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
+			int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
+			struct ts_error *err)
+{
+	struct ptrset ps = { 0 };
+	struct head_series **v;
+	size_t n;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	if (nms == 0 && covers_head(q->db, mint, maxt)) {
+		const char **names;
+
+		rc = index_label_names(head_index(q->db->head), &names, &n);
+		if (rc < 0)
+			return ts_error_set(err, rc, "cannot list label names: %s", ts_strerror(rc));
+		take_sorted(names, n, limit, out);
+		return 0;
+	}
+	rc = select_series(q, ms, nms, mint, maxt, &v, &n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct labels *ls = head_series_labels(v[i]);
+
+		for (size_t j = 0; j < ls->n && rc == 0; j++)
+			rc = ptrset_add(&ps, ls->v[j].name);
+	}
+	free(v);
+	if (rc == 0)
+		rc = ptrset_detach(&ps, limit, out);
+	else
+		free(ps.slot);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot list label names: %s", ts_strerror(rc));
+	return 0;
+}
+
+int querier_label_values(struct querier *q, const char *name, const struct matcher *ms,
+			 size_t nms, int64_t mint, int64_t maxt, size_t limit,
+			 struct strvec *out, struct ts_error *err)
+{
+	struct ptrset ps = { 0 };
+	struct head_series **v;
+	size_t n;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	if (nms == 0 && covers_head(q->db, mint, maxt)) {
+		const char **vals;
+
+		rc = index_label_values(head_index(q->db->head), name, &vals, &n);
+		if (rc < 0)
+			return ts_error_set(err, rc, "cannot list label values: %s", ts_strerror(rc));
+		take_sorted(vals, n, limit, out);
+		return 0;
+	}
+	rc = select_series(q, ms, nms, mint, maxt, &v, &n);
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const char *val = labels_get(head_series_labels(v[i]), name);
+
+		if (val)
+			rc = ptrset_add(&ps, val);
+	}
+	free(v);
+	if (rc == 0)
+		rc = ptrset_detach(&ps, limit, out);
+	else
+		free(ps.slot);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot list label values: %s", ts_strerror(rc));
+	return 0;
+}
