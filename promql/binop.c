@@ -1,0 +1,417 @@
+/*
+ * binop.c - binary operators: arithmetic, comparisons (with and without
+ * `bool`), atan2 and the set operators and/or/unless, between scalars and
+ * instant vectors, with vector matching (on/ignoring, group_left/right).
+ *
+ * Vector/vector operations work step by step, like Prometheus: at each
+ * step the right-hand ("one") side is indexed by matching signature and
+ * each left-hand sample looks up its partner. Signatures are computed once
+ * per series. group_right is handled by swapping the sides and swapping
+ * the operands back when computing the value.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "promql/engine_int.h"
+
+static bool is_cmp(enum pql_binop op)
+{
+	return pql_binop_is_comparison(op);
+}
+
+/* Arithmetic and atan2 change the meaning of a metric (Prometheus's
+ * changesMetricSchema). */
+static bool changes_schema(enum pql_binop op)
+{
+	switch (op) {
+	case PQL_OP_ADD: case PQL_OP_SUB: case PQL_OP_MUL: case PQL_OP_DIV:
+	case PQL_OP_MOD: case PQL_OP_POW: case PQL_OP_ATAN2:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Value of lhs op rhs; *keep says whether a comparison holds. */
+static double elem_op(enum pql_binop op, double l, double r, bool *keep)
+{
+	*keep = true;
+	switch (op) {
+	case PQL_OP_ADD: return l + r;
+	case PQL_OP_SUB: return l - r;
+	case PQL_OP_MUL: return l * r;
+	case PQL_OP_DIV: return l / r;
+	case PQL_OP_POW: return pow(l, r);
+	case PQL_OP_MOD: return fmod(l, r);
+	case PQL_OP_ATAN2: return atan2(l, r);
+	case PQL_OP_EQLC: *keep = l == r; return l;
+	case PQL_OP_NEQ: *keep = l != r; return l;
+	case PQL_OP_GTR: *keep = l > r; return l;
+	case PQL_OP_LSS: *keep = l < r; return l;
+	case PQL_OP_GTE: *keep = l >= r; return l;
+	case PQL_OP_LTE: *keep = l <= r; return l;
+	default: *keep = false; return 0;
+	}
+}
+
+static int scalar_scalar(struct ev *ev, const struct pql_binary *b, struct val *l, struct val *r,
+			 struct val *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = PQL_SCALAR;
+	out->sc = l->sc;
+	for (size_t i = 0; i < ev->nsteps; i++) {
+		bool keep;
+		double v = elem_op(b->op, l->sc[i], r->sc[i], &keep);
+		out->sc[i] = is_cmp(b->op) ? (keep ? 1 : 0) : v;
+	}
+	return 0;
+}
+
+static int vector_scalar(struct ev *ev, const struct pql_binary *b, struct val *vec, double *sc,
+			 bool swap, struct val *out)
+{
+	struct vser *o = vser_alloc(ev, vec->n);
+	if (!o)
+		return ev_nomem(ev->q);
+	for (size_t k = 0; k < vec->n; k++) {
+		const struct vser *s = &vec->s[k];
+		o[k].ls = s->ls;
+		o[k].drop_name = s->drop_name || changes_schema(b->op) || b->return_bool;
+		for (size_t i = 0; i < ev->nsteps; i++) {
+			if (!s->ok[i])
+				continue;
+			double lv = s->v[i], rv = sc[i];
+			bool keep;
+			if (swap) {
+				lv = sc[i];
+				rv = s->v[i];
+			}
+			double v = elem_op(b->op, lv, rv, &keep);
+			if (is_cmp(b->op) && swap)
+				v = rv;
+			if (b->return_bool) {
+				v = keep ? 1 : 0;
+				keep = true;
+			}
+			if (!keep)
+				continue;
+			o[k].v[i] = v;
+			o[k].ok[i] = 1;
+		}
+	}
+	memset(out, 0, sizeof(*out));
+	out->type = PQL_VECTOR;
+	out->s = o;
+	out->n = vec->n;
+	return 0;
+}
+
+/* Signatures of every series of v for matching vm. */
+static uint64_t *signatures(struct ev *ev, const struct val *v, const struct pql_vector_matching *vm)
+{
+	uint64_t *sig = arena_alloc(ev->q->a, (v->n ? v->n : 1) * sizeof(uint64_t));
+	if (!sig)
+		return NULL;
+	for (size_t k = 0; k < v->n; k++)
+		sig[k] = lbl_sig(&v->s[k].ls, vm->on, vm->labels, vm->nlabels, true);
+	return sig;
+}
+
+/* A small open-addressing map from signature to an int. */
+struct sigmap {
+	uint64_t *key; /* signatures */
+	long *val;     /* values; -1 = empty slot */
+	size_t cap;    /* power of two */
+};
+
+static bool sigmap_init(struct sigmap *m, size_t n)
+{
+	m->cap = 16;
+	while (m->cap < n * 2 + 2)
+		m->cap *= 2;
+	m->key = malloc(m->cap * sizeof(*m->key));
+	m->val = malloc(m->cap * sizeof(*m->val));
+	if (!m->key || !m->val) {
+		free(m->key);
+		free(m->val);
+		return false;
+	}
+	return true;
+}
+
+static void sigmap_clear(struct sigmap *m)
+{
+	for (size_t i = 0; i < m->cap; i++)
+		m->val[i] = -1;
+}
+
+static long *sigmap_slot(struct sigmap *m, uint64_t k, bool *found)
+{
+	size_t h = (size_t)(k ^ (k >> 29)) & (m->cap - 1);
+	while (m->val[h] != -1) {
+		if (m->key[h] == k) {
+			*found = true;
+			return &m->val[h];
+		}
+		h = (h + 1) & (m->cap - 1);
+	}
+	*found = false;
+	m->key[h] = k;
+	return &m->val[h];
+}
+
+static void sigmap_free(struct sigmap *m)
+{
+	free(m->key);
+	free(m->val);
+}
+
+static bool sigmap_has(const struct sigmap *m, uint64_t k)
+{
+	size_t h = (size_t)(k ^ (k >> 29)) & (m->cap - 1);
+	while (m->val[h] != -1) {
+		if (m->key[h] == k)
+			return true;
+		h = (h + 1) & (m->cap - 1);
+	}
+	return false;
+}
+
+static int set_op(struct ev *ev, const struct pql_binary *b, struct val *l, struct val *r,
+		  struct val *out)
+{
+	struct qctx *q = ev->q;
+	uint64_t *ls = signatures(ev, l, &b->vm), *rs = signatures(ev, r, &b->vm);
+	struct sigmap m;
+	struct vbuild vb;
+	int rc = 0;
+	bool found;
+	if (!ls || !rs || !sigmap_init(&m, l->n + r->n))
+		return ev_nomem(q);
+	vb_init(&vb, ev);
+	for (size_t i = 0; i < ev->nsteps && !rc; i++) {
+		sigmap_clear(&m);
+		if (b->op == PQL_OP_OR) {
+			for (size_t k = 0; k < l->n && !rc; k++) {
+				if (!l->s[k].ok[i])
+					continue;
+				*sigmap_slot(&m, ls[k], &found) = 1;
+				rc = vb_add(&vb, &l->s[k].ls, l->s[k].drop_name, i, l->s[k].v[i]);
+			}
+			for (size_t k = 0; k < r->n && !rc; k++) {
+				if (!r->s[k].ok[i] || sigmap_has(&m, rs[k]))
+					continue;
+				rc = vb_add(&vb, &r->s[k].ls, r->s[k].drop_name, i, r->s[k].v[i]);
+			}
+			continue;
+		}
+		for (size_t k = 0; k < r->n; k++)
+			if (r->s[k].ok[i])
+				*sigmap_slot(&m, rs[k], &found) = 1;
+		for (size_t k = 0; k < l->n && !rc; k++) {
+			if (!l->s[k].ok[i])
+				continue;
+			bool has = sigmap_has(&m, ls[k]);
+			if (b->op == PQL_OP_AND ? has : !has)
+				rc = vb_add(&vb, &l->s[k].ls, l->s[k].drop_name, i, l->s[k].v[i]);
+		}
+	}
+	sigmap_free(&m);
+	vb_finish(&vb, out);
+	return rc;
+}
+
+static void fmt_labels_go(const struct labels *ls, char *buf, size_t cap)
+{
+	size_t n = 0;
+	n += (size_t)snprintf(buf + n, cap - n, "{");
+	for (size_t i = 0; i < ls->n && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s%s=\"%s\"", i ? ", " : "", ls->v[i].name,
+				      ls->v[i].value);
+	if (n < cap)
+		snprintf(buf + n, cap - n, "}");
+}
+
+static struct labels match_labels(struct qctx *q, const struct labels *ls,
+				  const struct pql_vector_matching *vm)
+{
+	if (vm->on)
+		return lbl_keep(q, ls, vm->labels, vm->nlabels);
+	struct labels t = lbl_del(q, ls, vm->labels, vm->nlabels);
+	return lbl_drop_name(q, &t);
+}
+
+/* Result labels of a vector/vector operation (Prometheus's resultMetric). */
+static struct labels result_labels(struct qctx *q, const struct pql_binary *b,
+				   const struct labels *l, const struct labels *r)
+{
+	static const char *const meta[] = { LABEL_NAME, "__type__", "__unit__" };
+	const struct pql_vector_matching *vm = &b->vm;
+	struct labels out = *l;
+	if (changes_schema(b->op))
+		out = lbl_del(q, &out, meta, 3);
+	if (vm->card == PQL_CARD_ONE_TO_ONE) {
+		if (vm->on)
+			out = lbl_keep(q, &out, vm->labels, vm->nlabels);
+		else
+			out = lbl_del(q, &out, vm->labels, vm->nlabels);
+	}
+	for (size_t i = 0; i < vm->ninclude; i++) {
+		const char *v = labels_get(r, vm->include[i]);
+		out = lbl_set(q, &out, vm->include[i], v);
+	}
+	return out;
+}
+
+static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *l, struct val *r,
+			 struct val *out)
+{
+	struct qctx *q = ev->q;
+	const struct pql_vector_matching *vm = &b->vm;
+	bool swapped = vm->card == PQL_CARD_ONE_TO_MANY;
+	if (swapped) {
+		struct val *t = l;
+		l = r;
+		r = t;
+	}
+	uint64_t *ls = signatures(ev, l, vm), *rs = signatures(ev, r, vm);
+	struct sigmap rmap, matched, dups;
+	struct vbuild vb;
+	int rc = 0;
+	if (!ls || !rs)
+		return ev_nomem(q);
+	if (!sigmap_init(&rmap, r->n))
+		return ev_nomem(q);
+	if (!sigmap_init(&matched, l->n)) {
+		sigmap_free(&rmap);
+		return ev_nomem(q);
+	}
+	if (!sigmap_init(&dups, l->n)) {
+		sigmap_free(&rmap);
+		sigmap_free(&matched);
+		return ev_nomem(q);
+	}
+	/* result labels per (l, r) pair are cached per left series for the
+	 * common case that its partner does not change */
+	struct labels *cache_l = arena_calloc(q->a, l->n ? l->n : 1, sizeof(struct labels));
+	long *cache_r = arena_alloc(q->a, (l->n ? l->n : 1) * sizeof(long));
+	if (!cache_l || !cache_r) {
+		rc = ev_nomem(q);
+		goto out;
+	}
+	for (size_t k = 0; k < l->n; k++)
+		cache_r[k] = -1;
+	vb_init(&vb, ev);
+	for (size_t i = 0; i < ev->nsteps && !rc; i++) {
+		bool found;
+		sigmap_clear(&rmap);
+		sigmap_clear(&matched);
+		sigmap_clear(&dups);
+		for (size_t k = 0; k < r->n; k++) {
+			if (!r->s[k].ok[i])
+				continue;
+			long *sl = sigmap_slot(&rmap, rs[k], &found);
+			if (found) {
+				char a[512], bb[512], m[512];
+				struct labels ml = match_labels(q, &r->s[k].ls, vm);
+				fmt_labels_go(&ml, m, sizeof(m));
+				/* the two series in label order, for a stable message */
+				const struct labels *x = &r->s[k].ls, *y = &r->s[*sl].ls;
+				if (labels_cmp(x, y) > 0) {
+					const struct labels *t = x;
+					x = y;
+					y = t;
+				}
+				fmt_labels_go(x, a, sizeof(a));
+				fmt_labels_go(y, bb, sizeof(bb));
+				rc = ev_fail(q, TS_ERR_EXEC,
+					     "found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
+					     m, swapped ? "left" : "right", a, bb);
+				break;
+			}
+			*sl = (long)k;
+		}
+		if (rc)
+			break;
+		for (size_t k = 0; k < l->n && !rc; k++) {
+			if (!l->s[k].ok[i])
+				continue;
+			long *sl = sigmap_slot(&rmap, ls[k], &found);
+			if (!found) {
+				*sl = -1;
+				continue;
+			}
+			long ri = *sl;
+			const struct vser *L = &l->s[k], *R = &r->s[ri];
+			double fl = L->v[i], fr = R->v[i];
+			if (swapped) {
+				double t = fl;
+				fl = fr;
+				fr = t;
+			}
+			bool keep;
+			double v = elem_op(b->op, fl, fr, &keep);
+			if (b->return_bool) {
+				v = keep ? 1 : 0;
+			}
+			if (cache_r[k] != ri) {
+				cache_l[k] = result_labels(q, b, &L->ls, &R->ls);
+				cache_r[k] = ri;
+			}
+			struct labels *metric = &cache_l[k];
+			long *ms = sigmap_slot(&matched, ls[k], &found);
+			if (vm->card == PQL_CARD_ONE_TO_ONE) {
+				if (found) {
+					rc = ev_fail(q, TS_ERR_EXEC,
+						     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+					break;
+				}
+				*ms = 1;
+			} else {
+				uint64_t h = labels_hash(metric) ^ (ls[k] * 0x9e3779b97f4a7c15ULL);
+				*ms = 1;
+				long *ds = sigmap_slot(&dups, h, &found);
+				if (found) {
+					rc = ev_fail(q, TS_ERR_EXEC,
+						     "multiple matches for labels: grouping labels must ensure unique matches");
+					break;
+				}
+				*ds = 1;
+			}
+			if (!keep && !b->return_bool)
+				continue;
+			bool drop = b->return_bool || (!changes_schema(b->op) && L->drop_name);
+			rc = vb_add(&vb, metric, drop, i, v);
+		}
+	}
+	vb_finish(&vb, out);
+out:
+	sigmap_free(&dups);
+	sigmap_free(&rmap);
+	sigmap_free(&matched);
+	return rc;
+}
+
+int ev_binary(struct ev *ev, struct pql_node *n, struct val *out)
+{
+	const struct pql_binary *b = &n->u.bin;
+	struct val l, r;
+	int rc;
+	if ((rc = ev_eval(ev, b->lhs, &l)) || (rc = ev_eval(ev, b->rhs, &r)))
+		return rc;
+	if (l.type == PQL_SCALAR && r.type == PQL_SCALAR)
+		return scalar_scalar(ev, b, &l, &r, out);
+	if (l.type == PQL_VECTOR && r.type == PQL_SCALAR)
+		return vector_scalar(ev, b, &l, r.sc, false, out);
+	if (l.type == PQL_SCALAR && r.type == PQL_VECTOR)
+		return vector_scalar(ev, b, &r, l.sc, true, out);
+	if (l.type == PQL_VECTOR && r.type == PQL_VECTOR) {
+		if (pql_binop_is_set(b->op))
+			return set_op(ev, b, &l, &r, out);
+		return vector_vector(ev, b, &l, &r, out);
+	}
+	return ev_fail(ev->q, TS_ERR_EXEC, "invalid operand types for binary operator");
+}
