@@ -92,6 +92,7 @@ enum api_errtype api_errtype_of(int code)
 {
 	switch (code) {
 	case TS_ERR_INVALID:
+	case TS_ERR_UNSUPPORTED: /* valid PromQL varve does not evaluate: a clear 400 */
 		return API_ERR_BAD_DATA;
 	case TS_ERR_EXEC:
 	case TS_ERR_LIMIT:

@@ -35,7 +35,8 @@ enum api_errtype {
 void api_error(struct http_response *resp, enum api_errtype type, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* The error type for a negative ts_err code (TS_ERR_INVALID -> bad_data,
+/* The error type for a negative ts_err code (TS_ERR_INVALID and
+ * TS_ERR_UNSUPPORTED -> bad_data,
  * EXEC/LIMIT -> execution, TIMEOUT -> timeout, CANCELED -> canceled,
  * NOT_FOUND -> not_found, anything else -> internal). */
 enum api_errtype api_errtype_of(int code);

@@ -21,6 +21,7 @@
 #include "api/api_int.h"
 #include "api/params.h"
 #include "promql/engine.h"
+#include "promql/parser.h"
 
 /* Points per series a range query may ask for, as in Prometheus. */
 #define MAX_POINTS_PER_SERIES 11000
@@ -288,10 +289,10 @@ void api_handle_format_query(struct http_request *req, struct http_response *res
 void api_handle_query_exemplars(struct http_request *req, struct http_response *resp,
 				void *ctx)
 {
+	struct pql_node *root = NULL;
 	struct ts_error err;
 	struct jw j;
 	int64_t start, end;
-	char *out = NULL;
 	int rc;
 
 	(void)ctx;
@@ -305,12 +306,12 @@ void api_handle_query_exemplars(struct http_request *req, struct http_response *
 		return;
 	}
 	ts_error_clear(&err);
-	rc = pql_format(query_text(req), &out, &err);
-	free(out);
+	rc = pql_parse(query_text(req), req->arena, &root, &err);
 	if (rc) {
 		api_error(resp, api_errtype_of(rc), "%s", err.msg[0] ? err.msg : ts_strerror(rc));
 		return;
 	}
+	pql_ast_release(root);
 	api_success_begin(resp, &j);
 	jw_arr_begin(&j);
 	jw_arr_end(&j);

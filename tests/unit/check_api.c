@@ -1084,6 +1084,35 @@ START_TEST(test_api_format_query)
 }
 END_TEST
 
+START_TEST(test_api_query_exemplars)
+{
+	struct reply r;
+	json_t *d;
+
+	/* Grafana's start-up call, with millisecond times */
+	d = get_data("/api/v1/query_exemplars?query=test&start=1700000000000&end=1700000060000");
+	ck_assert(json_is_array(d));
+	ck_assert_uint_eq(json_array_size(d), 0);
+	json_decref(d);
+	http_get("/api/v1/query_exemplars?query=sum(", &r);
+	expect_error(&r, 400, "bad_data", "parse error");
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_rules_alerts)
+{
+	json_t *d;
+
+	d = get_data("/api/v1/rules");
+	ck_assert(json_is_array(json_object_get(d, "groups")));
+	json_decref(d);
+	d = get_data("/api/v1/alerts");
+	ck_assert(json_is_array(json_object_get(d, "alerts")));
+	json_decref(d);
+}
+END_TEST
+
 /* ============================================================ main */
 
 /* Path of the varve binary (top_builddir from make check), or NULL. */
@@ -1285,6 +1314,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_not_found);
 	tcase_add_test(tc, test_api_health);
 	tcase_add_test(tc, test_api_buildinfo);
+	tcase_add_test(tc, test_api_rules_alerts);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("write");
@@ -1313,6 +1343,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_query_range);
 	tcase_add_test(tc, test_api_query_errors);
 	tcase_add_test(tc, test_api_format_query);
+	tcase_add_test(tc, test_api_query_exemplars);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("main");
