@@ -752,7 +752,8 @@ int querier_select(struct querier *q, const struct matcher *ms, size_t nms, int6
 	rc = select_series(q, ms, nms, mint, maxt, &v, &n);
 	if (rc < 0)
 		return ts_error_set(err, rc, "cannot select series: %s", ts_strerror(rc));
-	qsort(v, n, sizeof(*v), cmp_series);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_series);
 	if (limit && n > limit)
 		n = limit;
 	if (n) {

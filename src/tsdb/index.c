@@ -258,7 +258,8 @@ int postings_union(const struct postings *lists, size_t k, struct postings *out)
 		return TS_ERR_NOMEM;
 	}
 	for (size_t i = 0; i < k; i++) {
-		memcpy(out->ids + w, lists[i].ids, lists[i].n * sizeof(uint32_t));
+		if (lists[i].n)
+			memcpy(out->ids + w, lists[i].ids, lists[i].n * sizeof(uint32_t));
 		w += lists[i].n;
 	}
 	radix_sort(out->ids, tmp, total);
@@ -664,7 +665,8 @@ int index_label_names(struct index *ix, const char ***out, size_t *n)
 		}
 		pthread_rwlock_unlock(&sh->lock);
 	}
-	qsort(v, k, sizeof(*v), cmp_strp);
+	if (k > 1)
+		qsort(v, k, sizeof(*v), cmp_strp);
 	*out = v;
 	*n = k;
 	return 0;
@@ -758,7 +760,7 @@ static int values_matching(struct index *ix, const struct matcher *m, bool want,
 		}
 		ncand = hi - lo;
 		cand = malloc((ncand ? ncand : 1) * sizeof(*cand));
-		if (cand)
+		if (cand && ncand)
 			memcpy(cand, ln->vals + lo, ncand * sizeof(*cand));
 		else
 			rc = TS_ERR_NOMEM;
