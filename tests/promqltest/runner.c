@@ -4,6 +4,9 @@
  * Usage: runner [DIR]   (default: $PROMQL_TEST_DIR, else the directory
  * compiled in as PROMQL_TEST_DIR_DEFAULT). DIR holds the *.test files and
  * COVERAGE.tsv; a missing or empty DIR is a failure, never a pass.
+ * PROMQL_TEST_FILE=x.test runs one file; PROMQL_TEST_ALL=1 also runs the
+ * evals outside the plain set (to exercise the engine; failures expected);
+ * PROMQL_SKIP_FILE overrides the skip list.
  *
  * Structure:
  *   1. COVERAGE.tsv selects the "plain" evals (data=float, no experimental
@@ -592,6 +595,7 @@ struct run {
 	struct pql_opts opts; /* engine settings of FORMAT.md section 7 */
 	struct buf out;       /* failure report of this file */
 	int passed, failed, skipped, out_of_scope;
+	bool all;             /* run every eval, not only the plain ones */
 };
 
 static void failf(struct run *r, const struct eval_case *c, const char *fmt, ...)
@@ -1392,7 +1396,7 @@ static int run_file(struct run *r, const char *path, struct case_list *plain,
 					end++;
 				r->failed++;
 				buf_printf(&r->out, "  %s:%d: eval block does not parse\n", r->file, i + 1);
-			} else if (!case_list_find(plain, r->file, c.line)) {
+			} else if (!case_list_find(plain, r->file, c.line) && !r->all) {
 				r->out_of_scope++;
 			} else {
 				struct case_key *sk = case_list_find(skips, r->file, c.line);
@@ -1479,6 +1483,7 @@ int main(int argc, char **argv)
 		r.opts.max_samples = 10000;
 		r.opts.subquery_step_ms = 60000;
 		r.opts.timeout_ms = 120000;
+		r.all = getenv("PROMQL_TEST_ALL") != NULL;
 		r.out = (struct buf)BUF_INIT;
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (run_file(&r, path, &plain, &skips) != 0)
