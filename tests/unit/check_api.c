@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <snappy-c.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -740,6 +741,59 @@ START_TEST(test_api_write_oversize)
 }
 END_TEST
 
+#define CONC_THREADS 4
+#define CONC_REQUESTS 25
+
+/* One writer thread: CONC_REQUESTS requests of one new series each. */
+static void *conc_writer(void *arg)
+{
+	long id = (long)arg;
+	char name[64], inst[32];
+	struct reply r;
+	size_t len;
+	int i;
+	long bad = 0;
+
+	for (i = 0; i < CONC_REQUESTS; i++) {
+		struct spec s[1] = { { { "__name__", name, "instance", inst, NULL }, T0 + i, i } };
+		char *body;
+
+		snprintf(name, sizeof(name), "conc_%ld", id);
+		snprintf(inst, sizeof(inst), "i%d", i);
+		body = build_write(s, 1, NULL, 0, &len);
+		post_write(body, len, NULL, &r);
+		if (r.status != 204)
+			bad++;
+		reply_free(&r);
+		free(body);
+		/* interleave reads with the writes */
+		http_get("/api/v1/label/__name__/values", &r);
+		if (r.status != 200)
+			bad++;
+		reply_free(&r);
+	}
+	return (void *)bad;
+}
+
+START_TEST(test_api_concurrent_requests)
+{
+	pthread_t th[CONC_THREADS];
+	void *bad;
+	long i;
+	json_t *d;
+
+	for (i = 0; i < CONC_THREADS; i++)
+		ck_assert_int_eq(pthread_create(&th[i], NULL, conc_writer, (void *)i), 0);
+	for (i = 0; i < CONC_THREADS; i++) {
+		ck_assert_int_eq(pthread_join(th[i], &bad), 0);
+		ck_assert_int_eq((long)bad, 0);
+	}
+	d = get_data("/api/v1/series?match[]=%7B__name__%3D~%22conc_.*%22%7D");
+	ck_assert_uint_eq(json_array_size(d), CONC_THREADS * CONC_REQUESTS);
+	json_decref(d);
+}
+END_TEST
+
 /* ============================================================ read */
 
 START_TEST(test_api_series)
@@ -1324,6 +1378,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_write_v2_content_type);
 	tcase_add_test(tc, test_api_write_bad_bodies);
 	tcase_add_test(tc, test_api_write_oversize);
+	tcase_add_test(tc, test_api_concurrent_requests);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("read");
