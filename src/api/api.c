@@ -118,24 +118,38 @@ void api_success_begin(struct http_response *resp, struct jw *j)
 	jw_key(j, "data");
 }
 
-static void string_array(struct jw *j, const char *key, const char *const *v, size_t n)
+/* Annotations shown per kind, as Prometheus's API caps them. */
+#define MAX_ANNOTATIONS 10
+
+/*
+ * Write key: [v...] when n > 0, at most MAX_ANNOTATIONS entries and then
+ * "<k> more <kind> annotations omitted" for the rest.
+ */
+static void annotations(struct jw *j, const char *key, const char *kind,
+			const char *const *v, size_t n)
 {
 	size_t i;
+	char more[80];
 
 	if (!n)
 		return;
 	jw_key(j, key);
 	jw_arr_begin(j);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n && i < MAX_ANNOTATIONS; i++)
 		jw_str(j, v[i]);
+	if (n > MAX_ANNOTATIONS) {
+		snprintf(more, sizeof(more), "%zu more %s annotations omitted",
+			 n - MAX_ANNOTATIONS, kind);
+		jw_str(j, more);
+	}
 	jw_arr_end(j);
 }
 
 void api_success_end(struct http_response *resp, struct jw *j, const char *const *warnings,
 		     size_t nwarnings, const char *const *infos, size_t ninfos)
 {
-	string_array(j, "warnings", warnings, nwarnings);
-	string_array(j, "infos", infos, ninfos);
+	annotations(j, "warnings", "warning", warnings, nwarnings);
+	annotations(j, "infos", "info", infos, ninfos);
 	jw_obj_end(j);
 	resp->status = 200;
 	resp->content_type = JSON_TYPE;

@@ -46,8 +46,9 @@ enum api_errtype api_errtype_of(int code);
 void api_success_begin(struct http_response *resp, struct jw *j);
 
 /* Close the document opened by api_success_begin, adding "warnings" and
- * "infos" arrays when they are non-empty; sets status 200 and JSON content
- * type. */
+ * "infos" arrays when they are non-empty (ten of each at most, then a
+ * count of those left out, as Prometheus does); sets status 200 and JSON
+ * content type. */
 void api_success_end(struct http_response *resp, struct jw *j, const char *const *warnings,
 		     size_t nwarnings, const char *const *infos, size_t ninfos);
 

@@ -1138,6 +1138,23 @@ START_TEST(test_api_format_query)
 }
 END_TEST
 
+START_TEST(test_api_query_warnings)
+{
+	struct reply r;
+	json_t *j, *w;
+
+	http_get("/api/v1/query?query=quantile(2,up)&time=1700000000", &r);
+	j = json_reply(&r, 200);
+	w = json_object_get(j, "warnings");
+	ck_assert_uint_eq(json_array_size(w), 1);
+	ck_assert_ptr_nonnull(strstr(json_string_value(json_array_get(w, 0)),
+				     "quantile value should be between 0 and 1"));
+	ck_assert_ptr_null(json_object_get(j, "infos"));
+	json_decref(j);
+	reply_free(&r);
+}
+END_TEST
+
 START_TEST(test_api_query_exemplars)
 {
 	struct reply r;
@@ -1399,6 +1416,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_query_errors);
 	tcase_add_test(tc, test_api_format_query);
 	tcase_add_test(tc, test_api_query_exemplars);
+	tcase_add_test(tc, test_api_query_warnings);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("main");
