@@ -154,9 +154,14 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 			goto fail;
 		}
 		snprintf(lockpath, len, "%s/lock", dir);
-		if (make_dirs(dir) < 0 || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		if (make_dirs(dir) < 0 || stat(dir, &st) < 0) {
 			ts_error_set(err, TS_ERR_IO, "cannot create data directory %s: %s", dir,
-				     strerror(errno ? errno : ENOTDIR));
+				     strerror(errno));
+			goto fail;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			ts_error_set(err, TS_ERR_IO, "cannot use data directory %s: %s", dir,
+				     strerror(ENOTDIR));
 			goto fail;
 		}
 		db->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -51,12 +51,14 @@ bool matcher_matches(const struct matcher *m, const char *value);
 bool matcher_matches_empty(const struct matcher *m);
 
 /*
- * For RE matchers that are a plain alternation of literals ("a|b|c"),
- * the literals; *n gets their count. NULL otherwise. Owned by m.
+ * For RE and NRE matchers whose regex is a plain alternation of literals
+ * ("a|b|c", also "(a|b)" or a lone literal), the distinct literals in
+ * strcmp order; *n gets their count. NULL otherwise. Owned by m.
  */
 const char *const *matcher_set_values(const struct matcher *m, size_t *n);
 
-/* A literal prefix every match starts with (for `foo.*`), or NULL. */
+/* For RE and NRE matchers, a non-empty literal prefix every match of the
+ * regex starts with (for `foo.*`, also `foo[0-9]+`), or NULL. */
 const char *matcher_prefix(const struct matcher *m);
 
 #endif
