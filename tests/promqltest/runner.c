@@ -39,6 +39,7 @@
 #include <pcre2.h>
 
 #include "promql/engine.h"
+#include "promql/parser.h"
 #include "tsdb/db.h"
 #include "tsdb/labels.h"
 #include "util/arena.h"
@@ -586,6 +587,7 @@ struct eval_case {
 	struct exp_series *series; /* expected series */
 	size_t nseries;
 	bool hist;               /* a histogram literal occurred */
+	const char *note;        /* which extra check this is, for reports */
 };
 
 /* Per-file run state. */
@@ -608,7 +610,8 @@ static void failf(struct run *r, const struct eval_case *c, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	buf_printf(&r->out, "  %s:%d: %s\n    %s\n", r->file, c->line, c->expr, msg);
+	buf_printf(&r->out, "  %s:%d: %s%s%s\n    %s\n", r->file, c->line, c->expr,
+		   c->note ? "  " : "", c->note ? c->note : "", msg);
 }
 
 static void fmt_labels(struct buf *b, const struct labels *ls)
@@ -631,6 +634,9 @@ static void fmt_float(struct buf *b, double v)
 	else
 		buf_add_float(b, v);
 }
+
+/* Queries executed, for the summary. */
+static long queries_run;
 
 /* Prometheus's almost.Equal with epsilon 1e-6. */
 static bool float_eq(double a, double b)
@@ -922,6 +928,7 @@ static bool range_mode_check(struct run *r, const struct eval_case *c, const str
 	struct ts_error err;
 	bool ok = true;
 	memset(&res, 0, sizeof(res));
+	queries_run++;
 	int rc = pql_exec_range(r->db, c->expr, c->t - 60000, c->t + 60000, 60000, &r->opts, &res, &err);
 	if (rc) {
 		failf(r, c, "range-mode check: range query failed: %s", err.msg);
@@ -991,6 +998,7 @@ static bool run_eval(struct run *r, const struct eval_case *c)
 	int rc;
 	memset(&res, 0, sizeof(res));
 	memset(&err, 0, sizeof(err));
+	queries_run++;
 	if (c->range)
 		rc = pql_exec_range(r->db, c->expr, c->start, c->end, c->step, &r->opts, &res, &err);
 	else
@@ -1033,6 +1041,132 @@ static bool run_eval(struct run *r, const struct eval_case *c)
 		ok = true;
 out:
 	pql_result_release(&res);
+	return ok;
+}
+
+/* ------------------------------------------------------------ @-modifier check */
+
+/* Functions whose result depends on the evaluation time itself. */
+static const char *const at_unsafe[] = {
+	"time", "timestamp", "predict_linear", "day_of_month", "day_of_week", "day_of_year",
+	"days_in_month", "hour", "minute", "month", "year", "start", "end", "range", "step", NULL,
+};
+
+/* Insertion points (byte offsets) for " @ t", collected from the tree. */
+struct at_points {
+	size_t v[256]; /* offsets */
+	size_t n;      /* count */
+	bool unsafe;   /* a time-dependent function occurs */
+};
+
+static void at_walk(struct pql_node *n, struct at_points *ap)
+{
+	struct pql_node *kids[64];
+	switch (n->kind) {
+	case PQL_NODE_VECTOR:
+		if (n->u.vs.at == PQL_AT_NONE && ap->n < 256)
+			ap->v[ap->n++] = n->pos.end;
+		return;
+	case PQL_NODE_MATRIX:
+		if (n->u.ms.vs->u.vs.at == PQL_AT_NONE && ap->n < 256)
+			ap->v[ap->n++] = n->pos.end;
+		return;
+	case PQL_NODE_SUBQUERY:
+		/* the subquery gets @; nothing inside it changes */
+		if (n->u.sq.at == PQL_AT_NONE && ap->n < 256)
+			ap->v[ap->n++] = n->pos.end;
+		return;
+	case PQL_NODE_CALL:
+		for (int i = 0; at_unsafe[i]; i++)
+			if (strcmp(n->u.call.func->name, at_unsafe[i]) == 0)
+				ap->unsafe = true;
+		break;
+	default:
+		break;
+	}
+	size_t k = pql_node_children(n, kids, 64);
+	for (size_t i = 0; i < k && i < 64; i++)
+		at_walk(kids[i], ap);
+}
+
+static int cmp_size_desc(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/*
+ * expr with "@ <t seconds>" added to every selector and subquery that has
+ * none (FORMAT.md 6.6.2), malloc'd; NULL when the check does not apply.
+ */
+static char *at_variant(const char *expr, int64_t t_ms)
+{
+	struct arena *a = arena_new(0);
+	struct pql_node *root = NULL;
+	struct ts_error err;
+	struct at_points ap;
+	char *out = NULL;
+	memset(&ap, 0, sizeof(ap));
+	if (!a)
+		return NULL;
+	if (pql_parse(expr, a, &root, &err) != 0)
+		goto done;
+	at_walk(root, &ap);
+	if (ap.unsafe)
+		goto done;
+	qsort(ap.v, ap.n, sizeof(size_t), cmp_size_desc);
+	char at[64];
+	snprintf(at, sizeof(at), " @ %s%" PRId64 ".%03" PRId64, t_ms < 0 ? "-" : "",
+		 (t_ms < 0 ? -t_ms : t_ms) / 1000, (t_ms < 0 ? -t_ms : t_ms) % 1000);
+	struct buf b = BUF_INIT;
+	buf_addstr(&b, expr);
+	for (size_t i = 0; i < ap.n; i++) {
+		size_t pos = ap.v[i], len = b.len;
+		buf_addstr(&b, at); /* grow, then shift the tail right */
+		memmove(b.data + pos + strlen(at), b.data + pos, len - pos);
+		memcpy(b.data + pos, at, strlen(at));
+	}
+	out = buf_detach(&b, NULL);
+done:
+	pql_ast_release(root);
+	arena_free(a);
+	return out;
+}
+
+/* The instant eval, then its @-modifier variants at other times. */
+static bool run_instant_with_at(struct run *r, const struct eval_case *c)
+{
+	if (!run_eval(r, c))
+		return false;
+	char *expr = at_variant(c->expr, c->t);
+	if (!expr)
+		return true;
+	int64_t times[5];
+	size_t nt;
+	if (c->t == 0) {
+		times[0] = -1000;
+		times[1] = 0;
+		times[2] = 1000;
+		nt = 3;
+	} else {
+		times[0] = -10 * c->t;
+		times[1] = 0;
+		times[2] = c->t / 5;
+		times[3] = c->t;
+		times[4] = 10 * c->t;
+		nt = 5;
+	}
+	bool ok = true;
+	for (size_t i = 0; i < nt && ok; i++) {
+		char note[96];
+		struct eval_case v = *c;
+		snprintf(note, sizeof(note), "[@-modifier check, evaluated at %" PRId64 "ms]", times[i]);
+		v.expr = expr;
+		v.t = times[i];
+		v.note = note;
+		ok = run_eval(r, &v);
+	}
+	free(expr);
 	return ok;
 }
 
@@ -1403,7 +1537,7 @@ static int run_file(struct run *r, const char *path, struct case_list *plain,
 				if (sk) {
 					sk->used = true;
 					r->skipped++;
-				} else if (run_eval(r, &c)) {
+				} else if (c.range ? run_eval(r, &c) : run_instant_with_at(r, &c)) {
 					r->passed++;
 				} else {
 					r->failed++;
@@ -1507,7 +1641,9 @@ int main(int argc, char **argv)
 			       skips.v[i].line);
 	if (errors)
 		printf("%d file(s) had load/parse errors\n", errors);
-	printf("(%d evals outside the plain float set per COVERAGE.tsv were not run)\n", oos);
+	printf("(%d evals outside the plain float set per COVERAGE.tsv were not run; "
+	       "%ld queries executed, counting range-mode and @-modifier re-checks)\n", oos,
+	       queries_run);
 	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
 	case_list_release(&plain);
 	case_list_release(&skips);
