@@ -104,16 +104,78 @@ void buf_setlen(struct buf *b, size_t len)
 }
 
 /*
- * Shortest round-trip: try %.{1..17}g until strtod gives v back, then
- * reshape into Go's 'f'/'e' choice: exponent form when exp < -4 || exp >= 21,
- * like strconv.FormatFloat(v, 'g'-ish) with Prometheus's
- * FormatFloat(f, 'f', -1, 64) for exp < 21.
+ * Is there a prec-digit decimal that parses back to a? The correctly
+ * rounded one (%.*e) is the closest; when it fails, the closest on the
+ * other side of a (one unit in the last place away) may still be inside
+ * the lopsided rounding interval above a power of two, so it is tried
+ * too. Any shorter round-tripping decimal padded with zeros is a prec-digit
+ * one, so the answer is monotone in prec. On success *m and *q hold the
+ * digits as an integer and the exponent (a ~ m * 10^q). glibc's strtod
+ * rounds correctly, so "parses back" is exact.
+ */
+static bool digits_fit(double a, int prec, unsigned long long *m, int *q)
+{
+	char tmp[48], *e;
+	unsigned long long cand;
+	int i, delta;
+
+	snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, a);
+	e = strchr(tmp, 'e');
+	*m = 0;
+	for (i = 0; tmp + i < e; i++)
+		if (tmp[i] >= '0' && tmp[i] <= '9')
+			*m = *m * 10 + (unsigned long long)(tmp[i] - '0');
+	*q = atoi(e + 1) - (prec - 1);
+	if (strtod(tmp, NULL) == a)
+		return true;
+	for (delta = 1; delta >= -1; delta -= 2) {
+		cand = *m + (unsigned long long)(long long)delta;
+		if (cand == 0)
+			continue;
+		snprintf(tmp, sizeof(tmp), "%llue%d", cand, *q);
+		if (strtod(tmp, NULL) == a) {
+			*m = cand;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Shortest decimal digits of a (finite, > 0) that parse back to a, the
+ * closest to a among those (binary search on the digit count, 17 always
+ * suffices). Fills digits (no trailing zeros, NUL-terminated) and the
+ * decimal exponent of the first digit.
+ */
+static void shortest_digits(double a, char digits[24], int *exp10)
+{
+	unsigned long long m;
+	int lo = 1, hi = 17, mid, q, nd;
+
+	while (lo < hi) {
+		mid = (lo + hi) / 2;
+		if (digits_fit(a, mid, &m, &q))
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	digits_fit(a, lo, &m, &q);
+	nd = snprintf(digits, 24, "%llu", m);
+	*exp10 = q + nd - 1;
+	while (nd > 1 && digits[nd - 1] == '0')
+		digits[--nd] = '\0';
+}
+
+/*
+ * Prometheus's JSON sample values: strconv.FormatFloat(v, 'f', -1, 64),
+ * except 'e' (d.ddde±XX, at least two exponent digits) when
+ * |v| < 1e-6 or |v| >= 1e21; "NaN", "+Inf", "-Inf"; "-0" for negative zero.
  */
 void buf_add_float(struct buf *b, double v)
 {
-	char tmp[40], digits[40];
-	int prec, exp10, nd, i;
-	char *e;
+	char digits[24];
+	int exp10, nd, i;
+	double a = fabs(v);
 
 	if (isnan(v)) {
 		buf_addstr(b, "NaN");
@@ -127,25 +189,16 @@ void buf_add_float(struct buf *b, double v)
 		buf_addstr(b, signbit(v) ? "-0" : "0");
 		return;
 	}
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, v);
-		if (strtod(tmp, NULL) == v)
-			break;
-	}
-	/* tmp is [-]d[.ddd]e[+-]XX: collect digits and exponent */
-	nd = 0;
-	for (i = 0; tmp[i] && tmp[i] != 'e'; i++)
-		if (tmp[i] >= '0' && tmp[i] <= '9')
-			digits[nd++] = tmp[i];
-	digits[nd] = '\0';
-	while (nd > 1 && digits[nd - 1] == '0')
-		digits[--nd] = '\0';
-	e = strchr(tmp, 'e');
-	exp10 = atoi(e + 1);
 	if (v < 0)
 		buf_addch(b, '-');
-	if (exp10 < -4 || exp10 >= 21) {
-		/* d.ddde±XX, exponent at least two digits, like Go */
+	if (a < 9007199254740992.0 && a == (double)(uint64_t)a) {
+		/* integers below 2^53 are exact: their digits are the answer */
+		buf_printf(b, "%llu", (unsigned long long)a);
+		return;
+	}
+	shortest_digits(a, digits, &exp10);
+	nd = (int)strlen(digits);
+	if (a < 1e-6 || a >= 1e21) {
 		buf_addch(b, digits[0]);
 		if (nd > 1) {
 			buf_addch(b, '.');
