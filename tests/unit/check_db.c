@@ -1,5 +1,6 @@
 /* check_db.c - the storage facade: lock file, appender, querier, metadata */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,6 +450,115 @@ START_TEST(test_db_metadata_limits)
 }
 END_TEST
 
+#define CT_THREADS 4
+#define CT_SERIES 500
+#define CT_BATCHES 40
+
+struct ct_arg {
+	struct db *db;
+	int idx;
+	int errors;
+};
+
+/* Each writer owns CT_SERIES series and commits one sample per series per
+ * batch; all writers also touch one shared series (racing on it). */
+static void *ct_writer(void *p)
+{
+	struct ct_arg *a = p;
+	char job[16];
+
+	for (int b = 0; b < CT_BATCHES; b++) {
+		struct appender *ap = db_appender(a->db);
+
+		for (int i = 0; i < CT_SERIES; i++) {
+			struct label l[2] = { { "__name__", "w" }, { "job", job } };
+			struct labels ls = { l, 2 };
+			uint64_t ref = 0;
+
+			snprintf(job, sizeof(job), "t%d-%d", a->idx, i);
+			if (appender_add(ap, &ls, &ref, b * 1000, b) != 0)
+				a->errors++;
+		}
+		struct label s[2] = { { "__name__", "shared" }, { "job", "x" } };
+		struct labels ls = { s, 2 };
+		uint64_t ref = 0;
+		int rc = appender_add(ap, &ls, &ref, b * 1000 + a->idx, b);
+
+		if (rc != 0 && rc != TS_ERR_OUT_OF_ORDER)
+			a->errors++;
+		if (appender_commit(ap) != 0)
+			a->errors++;
+	}
+	return NULL;
+}
+
+static void *ct_reader(void *p)
+{
+	struct ct_arg *a = p;
+	struct matcher m;
+
+	matcher_init(&m, MATCHER_RE, "job", "t1-.*", NULL);
+	for (int r = 0; r < 30; r++) {
+		struct querier *q = db_querier(a->db);
+		struct series_set set;
+
+		if (querier_select(q, &m, 1, INT64_MIN, INT64_MAX, true, 0, &set, NULL) != 0)
+			a->errors++;
+		for (size_t i = 0; i < set.n; i++)
+			for (size_t k = 0; k < set.s[i].n; k++)
+				if (set.s[i].t[k] != (int64_t)k * 1000)
+					a->errors++;
+		series_set_release(&set);
+		querier_free(q);
+	}
+	matcher_release(&m);
+	return NULL;
+}
+
+START_TEST(test_db_concurrent_appenders_and_queriers)
+{
+	struct db *db = mem_db();
+	struct ct_arg args[CT_THREADS + 1];
+	pthread_t th[CT_THREADS + 1];
+	struct db_stats st;
+
+	for (int i = 0; i <= CT_THREADS; i++) {
+		args[i].db = db;
+		args[i].idx = i;
+		args[i].errors = 0;
+		pthread_create(&th[i], NULL, i < CT_THREADS ? ct_writer : ct_reader, &args[i]);
+	}
+	for (int i = 0; i <= CT_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		ck_assert_int_eq(args[i].errors, 0);
+	}
+	db_stats(db, &st);
+	ck_assert_uint_eq(st.head_series, CT_THREADS * CT_SERIES + 1);
+	ck_assert_uint_eq(count_series(db, INT64_MIN, INT64_MAX), CT_THREADS * CT_SERIES + 1);
+	ck_assert_uint_ge(st.samples_appended, CT_THREADS * CT_SERIES * CT_BATCHES + 1);
+	ck_assert_uint_le(st.samples_appended,
+			  CT_THREADS * CT_SERIES * CT_BATCHES + CT_THREADS * CT_BATCHES);
+	ck_assert_int_eq(st.min_time, 0);
+	ck_assert_int_ge(st.max_time, (CT_BATCHES - 1) * 1000);
+
+	/* every owned series holds exactly its samples; shared is increasing */
+	struct querier *q = db_querier(db);
+	struct series_set set;
+	ck_assert_int_eq(querier_select(q, NULL, 0, INT64_MIN, INT64_MAX, true, 0, &set, NULL), 0);
+	for (size_t i = 0; i < set.n; i++) {
+		if (strcmp(labels_get(&set.s[i].labels, "__name__"), "shared") == 0) {
+			for (size_t k = 1; k < set.s[i].n; k++)
+				ck_assert_int_lt(set.s[i].t[k - 1], set.s[i].t[k]);
+			continue;
+		}
+		ck_assert_uint_eq(set.s[i].n, CT_BATCHES);
+	}
+	series_set_release(&set);
+	querier_free(q);
+	db_close(db);
+}
+END_TEST
+
 #define BIG 100000
 
 START_TEST(test_db_label_values_100k_fast)
@@ -508,6 +618,7 @@ Suite *db_suite(void)
 	tcase_add_test(tc, test_db_querier_select);
 	tcase_add_test(tc, test_db_querier_labels);
 	tcase_add_test(tc, test_db_metadata_limits);
+	tcase_add_test(tc, test_db_concurrent_appenders_and_queriers);
 	tcase_add_test(tc, test_db_label_values_100k_fast);
 	suite_add_tcase(s, tc);
 	return s;
