@@ -10,7 +10,8 @@
  *
  * RE2 rejects a few constructs that PCRE2 accepts: backreferences,
  * look-around, atomic groups, possessive quantifiers, recursion, `\K`,
- * `(*VERB)`s and branch-reset groups. They are rejected here too with an
+ * `(*VERB)`s, branch-reset groups and repetition counts over 1000. They
+ * are rejected here too with an
  * "error parsing regexp" message, so a query is never answered with
  * semantics Prometheus would not have. Other RE2 syntax (`(?P<name>)`,
  * `\pL`, `\Q..\E`, `[[:alpha:]]`, `(?i)`) means the same in PCRE2.
@@ -329,6 +330,19 @@ static long unsupported_syntax(const char *s, const char **what)
 			    (*r >= '0' && *r <= '9') || *r == '+' || *r == '#' ||
 			    (*r == 'P' && (r[1] == '=' || r[1] == '>'))) {
 				*what = "unsupported group syntax";
+				return (long)i;
+			}
+		}
+		if (c == '{' && s[i + 1] >= '0' && s[i + 1] <= '9') {
+			/* RE2 caps repetition counts at 1000 */
+			char *end;
+			unsigned long lo = strtoul(s + i + 1, &end, 10), hi = lo;
+
+			if (end != s + i + 1 && *end == ',')
+				hi = end[1] == '}' ? 0 : strtoul(end + 1, &end, 10);
+			if (end != s + i + 1 && (*end == '}' || *end == ',') &&
+			    (lo > 1000 || hi > 1000)) {
+				*what = "invalid repeat count";
 				return (long)i;
 			}
 		}

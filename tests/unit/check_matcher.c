@@ -184,6 +184,7 @@ START_TEST(test_matcher_bad_regex)
 {
 	static const char *const bad[] = {
 		"a(", "(?<=a)b", "(?=a)", "(a)\\1", "a**", "[z-a]", "(?>a)", "a++", "\\K",
+		"a{1001}", "a{2,1001}",
 	};
 	struct matcher m;
 	struct ts_error err;
@@ -199,6 +200,9 @@ START_TEST(test_matcher_bad_regex)
 	}
 	/* the same syntax inside a character class is fine */
 	ck_assert(re_match("[(?=]+", "(?="));
+	ck_assert(re_match("a{2,1000}", "aaa"));
+	ck_assert(re_match("a{2,}", "aaaa"));
+	ck_assert(re_match("a{,5}", "a{,5}")); /* not a repetition: literal */
 	/* RE2 named groups are fine */
 	ck_assert(re_match("(?P<x>a)b", "ab"));
 }
