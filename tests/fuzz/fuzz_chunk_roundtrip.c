@@ -157,7 +157,7 @@ static void check_decode(const uint8_t *buf, size_t len, const struct fsample *s
 
 static void roundtrip(const uint8_t *data, size_t size)
 {
-	struct fsample *s = malloc(sizeof(*s) * FUZZ_MAX_SAMPLES);
+	struct fsample *s = calloc(FUZZ_MAX_SAMPLES, sizeof(*s));
 	uint8_t *one, *two, *h;
 	size_t n, len, half_len, i, half, cap;
 	struct xor_enc e;
