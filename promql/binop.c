@@ -266,50 +266,89 @@ static struct labels result_labels(struct qctx *q, const struct pql_binary *b,
 	return out;
 }
 
+/* State of one vector/vector operation at one step. */
+struct vv {
+	struct ev *ev;                   /* timeline */
+	const struct pql_binary *b;      /* the operation */
+	bool swapped;                    /* group_right: sides swapped */
+	struct sigmap matched, dups;     /* per-step matching bookkeeping */
+	struct vbuild vb;                /* output */
+};
+
+/* Apply the operator to one matched pair (Prometheus's doBinOp). */
+static int vv_pair(struct vv *x, size_t i, const struct labels *lls, double fl, bool ldrop,
+		   const struct labels *rls, double fr, uint64_t sig)
+{
+	struct qctx *q = x->ev->q;
+	const struct pql_binary *b = x->b;
+	bool keep, found;
+	if (x->swapped) {
+		double t = fl;
+		fl = fr;
+		fr = t;
+	}
+	double v = elem_op(b->op, fl, fr, &keep);
+	if (b->return_bool)
+		v = keep ? 1 : 0;
+	struct labels metric = result_labels(q, b, lls, rls);
+	long *ms = sigmap_slot(&x->matched, sig, &found);
+	if (b->vm.card == PQL_CARD_ONE_TO_ONE) {
+		if (found)
+			return ev_fail(q, TS_ERR_EXEC,
+				       "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
+		*ms = 1;
+	} else {
+		uint64_t h = labels_hash(&metric) ^ (sig * 0x9e3779b97f4a7c15ULL);
+		*ms = 1;
+		long *ds = sigmap_slot(&x->dups, h, &found);
+		if (found)
+			return ev_fail(q, TS_ERR_EXEC,
+				       "multiple matches for labels: grouping labels must ensure unique matches");
+		*ds = 1;
+	}
+	if (!keep && !b->return_bool)
+		return 0;
+	bool drop = b->return_bool || (!changes_schema(b->op) && ldrop);
+	return vb_add(&x->vb, &metric, drop, i, v);
+}
+
 static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *l, struct val *r,
 			 struct val *out)
 {
 	struct qctx *q = ev->q;
 	const struct pql_vector_matching *vm = &b->vm;
-	bool swapped = vm->card == PQL_CARD_ONE_TO_MANY;
-	if (swapped) {
+	struct vv x;
+	memset(&x, 0, sizeof(x));
+	x.ev = ev;
+	x.b = b;
+	x.swapped = vm->card == PQL_CARD_ONE_TO_MANY;
+	if (x.swapped) {
 		struct val *t = l;
 		l = r;
 		r = t;
 	}
 	uint64_t *ls = signatures(ev, l, vm), *rs = signatures(ev, r, vm);
-	struct sigmap rmap, matched, dups;
-	struct vbuild vb;
+	struct sigmap rmap;
 	int rc = 0;
 	if (!ls || !rs)
 		return ev_nomem(q);
 	if (!sigmap_init(&rmap, r->n))
 		return ev_nomem(q);
-	if (!sigmap_init(&matched, l->n)) {
+	if (!sigmap_init(&x.matched, l->n + r->n)) {
 		sigmap_free(&rmap);
 		return ev_nomem(q);
 	}
-	if (!sigmap_init(&dups, l->n)) {
+	if (!sigmap_init(&x.dups, l->n + r->n)) {
 		sigmap_free(&rmap);
-		sigmap_free(&matched);
+		sigmap_free(&x.matched);
 		return ev_nomem(q);
 	}
-	/* result labels per (l, r) pair are cached per left series for the
-	 * common case that its partner does not change */
-	struct labels *cache_l = arena_calloc(q->a, l->n ? l->n : 1, sizeof(struct labels));
-	long *cache_r = arena_alloc(q->a, (l->n ? l->n : 1) * sizeof(long));
-	if (!cache_l || !cache_r) {
-		rc = ev_nomem(q);
-		goto out;
-	}
-	for (size_t k = 0; k < l->n; k++)
-		cache_r[k] = -1;
-	vb_init(&vb, ev);
+	vb_init(&x.vb, ev);
 	for (size_t i = 0; i < ev->nsteps && !rc; i++) {
 		bool found;
 		sigmap_clear(&rmap);
-		sigmap_clear(&matched);
-		sigmap_clear(&dups);
+		sigmap_clear(&x.matched);
+		sigmap_clear(&x.dups);
 		for (size_t k = 0; k < r->n; k++) {
 			if (!r->s[k].ok[i])
 				continue;
@@ -317,81 +356,53 @@ static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *
 			if (found) {
 				char a[512], bb[512], m[512];
 				struct labels ml = match_labels(q, &r->s[k].ls, vm);
-				fmt_labels_go(&ml, m, sizeof(m));
 				/* the two series in label order, for a stable message */
-				const struct labels *x = &r->s[k].ls, *y = &r->s[*sl].ls;
-				if (labels_cmp(x, y) > 0) {
-					const struct labels *t = x;
-					x = y;
-					y = t;
+				const struct labels *p1 = &r->s[k].ls, *p2 = &r->s[*sl].ls;
+				if (labels_cmp(p1, p2) > 0) {
+					const struct labels *t = p1;
+					p1 = p2;
+					p2 = t;
 				}
-				fmt_labels_go(x, a, sizeof(a));
-				fmt_labels_go(y, bb, sizeof(bb));
+				fmt_labels_go(&ml, m, sizeof(m));
+				fmt_labels_go(p1, a, sizeof(a));
+				fmt_labels_go(p2, bb, sizeof(bb));
 				rc = ev_fail(q, TS_ERR_EXEC,
 					     "found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];many-to-many matching not allowed: matching labels must be unique on one side",
-					     m, swapped ? "left" : "right", a, bb);
+					     m, x.swapped ? "left" : "right", a, bb);
 				break;
 			}
 			*sl = (long)k;
 		}
-		if (rc)
-			break;
 		for (size_t k = 0; k < l->n && !rc; k++) {
-			if (!l->s[k].ok[i])
+			const struct vser *L = &l->s[k];
+			if (!L->ok[i])
 				continue;
 			long *sl = sigmap_slot(&rmap, ls[k], &found);
 			if (!found) {
 				*sl = -1;
+				if (!vm->has_fill_right)
+					continue;
+				struct labels fill_ls = match_labels(q, &L->ls, vm);
+				rc = vv_pair(&x, i, &L->ls, L->v[i], L->drop_name, &fill_ls, vm->fill_right,
+					     ls[k]);
 				continue;
 			}
-			long ri = *sl;
-			const struct vser *L = &l->s[k], *R = &r->s[ri];
-			double fl = L->v[i], fr = R->v[i];
-			if (swapped) {
-				double t = fl;
-				fl = fr;
-				fr = t;
-			}
-			bool keep;
-			double v = elem_op(b->op, fl, fr, &keep);
-			if (b->return_bool) {
-				v = keep ? 1 : 0;
-			}
-			if (cache_r[k] != ri) {
-				cache_l[k] = result_labels(q, b, &L->ls, &R->ls);
-				cache_r[k] = ri;
-			}
-			struct labels *metric = &cache_l[k];
-			long *ms = sigmap_slot(&matched, ls[k], &found);
-			if (vm->card == PQL_CARD_ONE_TO_ONE) {
-				if (found) {
-					rc = ev_fail(q, TS_ERR_EXEC,
-						     "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
-					break;
-				}
-				*ms = 1;
-			} else {
-				uint64_t h = labels_hash(metric) ^ (ls[k] * 0x9e3779b97f4a7c15ULL);
-				*ms = 1;
-				long *ds = sigmap_slot(&dups, h, &found);
-				if (found) {
-					rc = ev_fail(q, TS_ERR_EXEC,
-						     "multiple matches for labels: grouping labels must ensure unique matches");
-					break;
-				}
-				*ds = 1;
-			}
-			if (!keep && !b->return_bool)
-				continue;
-			bool drop = b->return_bool || (!changes_schema(b->op) && L->drop_name);
-			rc = vb_add(&vb, metric, drop, i, v);
+			const struct vser *R = &r->s[*sl];
+			rc = vv_pair(&x, i, &L->ls, L->v[i], L->drop_name, &R->ls, R->v[i], ls[k]);
 		}
+		if (vm->has_fill_left)
+			for (size_t k = 0; k < r->n && !rc; k++) {
+				const struct vser *R = &r->s[k];
+				if (!R->ok[i] || sigmap_has(&x.matched, rs[k]))
+					continue;
+				struct labels fill_ls = match_labels(q, &R->ls, vm);
+				rc = vv_pair(&x, i, &fill_ls, vm->fill_left, false, &R->ls, R->v[i], rs[k]);
+			}
 	}
-	vb_finish(&vb, out);
-out:
-	sigmap_free(&dups);
+	vb_finish(&x.vb, out);
+	sigmap_free(&x.dups);
 	sigmap_free(&rmap);
-	sigmap_free(&matched);
+	sigmap_free(&x.matched);
 	return rc;
 }
 
