@@ -130,6 +130,8 @@ static void apply_flag(struct config *c, const char *name, const char *val)
 	long long n;
 
 	if (strcmp(name, "listen") == 0) {
+		if (!http_server_addr_valid(val))
+			bad_flag("invalid --listen %s: want HOST:PORT, [V6]:PORT or :PORT", val);
 		c->listen = val;
 	} else if (strcmp(name, "data-dir") == 0) {
 		if (!*val)

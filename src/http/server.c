@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #include "util/arena.h"
+#include "util/log.h"
 
 #define DEFAULT_MAX_BODY (32u << 20)
 #define CONN_MEMORY_LIMIT (256u << 10)
@@ -281,6 +283,26 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 	*req_cls = NULL;
 }
 
+/*
+ * Log a 5xx answer: the server or the store failed, which an operator
+ * wants to see. The first line of the body says why.
+ */
+static void log_failure(const struct req_state *st, int status, const char *body, size_t len)
+{
+	char path[256], why[256], line[200];
+	size_t n = 0;
+
+	while (body && n < len && n < sizeof(line) - 1 && body[n] != '\n') {
+		line[n] = body[n];
+		n++;
+	}
+	line[n] = '\0';
+	log_msg(LOG_ERROR, "request failed", "method=%s path=%s status=%d err=%s",
+		st->req.method ? st->req.method : "?",
+		log_quote(st->req.path ? st->req.path : "?", path, sizeof(path)), status,
+		log_quote(line, why, sizeof(why)));
+}
+
 /* Queue resp on conn and report it to the observer. Frees resp's body. */
 static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection *conn,
 				     struct http_response *resp)
@@ -298,6 +320,8 @@ static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection
 		buf_addstr(&resp->body, "out of memory\n");
 	}
 	data = buf_detach(&resp->body, &len);
+	if (resp->status >= 500)
+		log_failure(st, resp->status, data, len);
 	if (!data)
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	else
@@ -504,11 +528,35 @@ static bool split_addr(const char *addr, char *host, size_t hcap, unsigned *port
 	return true;
 }
 
+bool http_server_addr_valid(const char *addr)
+{
+	char host[256];
+	unsigned port;
+
+	return split_addr(addr, host, sizeof(host), &port);
+}
+
+/* libmicrohttpd's own complaints (bind failures, broken connections), as
+ * warn lines of our log. */
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt,
+							 va_list ap)
+{
+	char msg[512], *nl;
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	nl = strchr(msg, '\n');
+	if (nl)
+		*nl = '\0';
+	log_msg(LOG_WARN, msg, "component=http");
+}
+
 static struct MHD_Daemon *start_daemon(struct http_server *s, unsigned flags, unsigned port,
 				       const struct sockaddr *sa)
 {
 	if (sa)
 		return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+					MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 					MHD_OPTION_SOCK_ADDR, sa,
 					MHD_OPTION_THREAD_POOL_SIZE, s->opts.threads,
 					MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
@@ -517,6 +565,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *s, unsigned flags, un
 					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
 					MHD_OPTION_END);
 	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_THREAD_POOL_SIZE, s->opts.threads,
 				MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -527,7 +576,7 @@ static struct MHD_Daemon *start_daemon(struct http_server *s, unsigned flags, un
 
 int http_server_start(struct http_server *s, const char *addr, struct ts_error *err)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 	const union MHD_DaemonInfo *info;
 	struct addrinfo hints, *res = NULL;
 	char host[256], portstr[8];

@@ -104,6 +104,10 @@ int http_server_route(struct http_server *s, const char *path, bool prefix,
  */
 int http_server_start(struct http_server *s, const char *addr, struct ts_error *err);
 
+/* True when addr has the form http_server_start accepts (syntax only: the
+ * host is not resolved). */
+bool http_server_addr_valid(const char *addr);
+
 /* The port actually bound (useful after port 0); 0 when not started. */
 uint16_t http_server_port(const struct http_server *s);
 
