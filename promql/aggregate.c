@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <xxhash.h>
+
 #include "promql/engine_int.h"
 
 /* Kahan-Neumaier compensated add: returns the new sum, updates *c. */
@@ -368,6 +370,114 @@ static int agg_count_values(struct ev *ev, struct pql_node *n, const struct val 
 	return rc;
 }
 
+/*
+ * Prometheus's labels.Hash() for the default (string) label layout:
+ * XXH64 over every name and value, each preceded by its varint length.
+ */
+static uint64_t prom_labels_hash(const struct labels *ls)
+{
+	XXH64_state_t *st = XXH64_createState();
+	uint64_t h;
+	if (!st)
+		return 0;
+	XXH64_reset(st, 0);
+	for (size_t i = 0; i < ls->n; i++) {
+		const char *parts[2] = { ls->v[i].name, ls->v[i].value };
+		for (int j = 0; j < 2; j++) {
+			unsigned char vb[10];
+			size_t len = strlen(parts[j]), nb = 0;
+			do {
+				vb[nb] = (unsigned char)(len & 0x7f);
+				len >>= 7;
+				if (len)
+					vb[nb] |= 0x80;
+				nb++;
+			} while (len);
+			XXH64_update(st, vb, nb);
+			XXH64_update(st, parts[j], strlen(parts[j]));
+		}
+	}
+	h = XXH64_digest(st);
+	XXH64_freeState(st);
+	return h;
+}
+
+/* limitk: the first k series of each group; limit_ratio: a stable
+ * hash-based sample of about |r| of the series. */
+static int agg_limit(struct ev *ev, struct pql_node *n, const struct val *in, const double *param,
+		     struct val *out)
+{
+	struct qctx *q = ev->q;
+	const struct pql_aggregate *ag = &n->u.agg;
+	bool ratio = ag->op == PQL_AGG_LIMIT_RATIO;
+	size_t *map, ng;
+	struct labels *gl;
+	int rc = make_groups(ev, ag, in, &map, &gl, &ng);
+	if (rc)
+		return rc;
+	double mx = -INFINITY, mn = INFINITY;
+	for (size_t i = 0; i < ev->nsteps; i++) {
+		mx = fmax(mx, param[i]);
+		mn = fmin(mn, param[i]);
+	}
+	struct vbuild b;
+	vb_init(&b, ev);
+	if (ratio ? (mx == 0 && mn == 0) : mx < 1) {
+		vb_finish(&b, out);
+		return 0;
+	}
+	for (size_t i = 0; i < ev->nsteps; i++)
+		if (isnan(param[i]))
+			return ev_fail(q, TS_ERR_EXEC, ratio ? "Ratio value is NaN" : "Parameter value is NaN");
+	if (ratio) {
+		char a[64], c[64];
+		if (mx > 1) {
+			pql_fmt_g(mx, a, sizeof(a));
+			pql_fmt_g(1.0, c, sizeof(c));
+			ev_warn(q, ag->param, "ratio value should be between -1 and 1, got %s, capping to %s", a, c);
+		}
+		if (mn < -1) {
+			pql_fmt_g(mn, a, sizeof(a));
+			pql_fmt_g(-1.0, c, sizeof(c));
+			ev_warn(q, ag->param, "ratio value should be between -1 and 1, got %s, capping to %s", a, c);
+		}
+	}
+	double *offs = NULL;
+	if (ratio) {
+		offs = arena_alloc(q->a, (in->n ? in->n : 1) * sizeof(double));
+		if (!offs)
+			return ev_nomem(q);
+		for (size_t s = 0; s < in->n; s++)
+			offs[s] = (double)prom_labels_hash(&in->s[s].ls) / 18446744073709551615.0;
+	}
+	size_t *cnt = arena_alloc(q->a, (ng ? ng : 1) * sizeof(size_t));
+	if (!cnt)
+		return ev_nomem(q);
+	for (size_t i = 0; i < ev->nsteps && !rc; i++) {
+		int64_t k = (int64_t)param[i];
+		double r = param[i] < -1 ? -1 : param[i] > 1 ? 1 : param[i];
+		if (!ratio && k > (int64_t)in->n)
+			k = (int64_t)in->n;
+		if (ratio ? r == 0 : k < 1)
+			continue;
+		memset(cnt, 0, ng * sizeof(size_t));
+		for (size_t s = 0; s < in->n && !rc; s++) {
+			if (!in->s[s].ok[i])
+				continue;
+			if (ratio) {
+				if (!((r >= 0 && offs[s] < r) || (r < 0 && offs[s] >= 1.0 + r)))
+					continue;
+			} else if ((int64_t)cnt[map[s]] >= k) {
+				continue;
+			}
+			cnt[map[s]]++;
+			rc = vb_add(&b, &in->s[s].ls, in->s[s].drop_name, i, in->s[s].v[i]);
+		}
+	}
+	vb_finish(&b, out);
+	return rc;
+}
+
 int ev_aggregate(struct ev *ev, struct pql_node *n, struct val *out)
 {
 	struct qctx *q = ev->q;
@@ -384,7 +494,7 @@ int ev_aggregate(struct ev *ev, struct pql_node *n, struct val *out)
 	if (ag->op == PQL_AGG_TOPK || ag->op == PQL_AGG_BOTTOMK)
 		return agg_topk(ev, n, &in, pv.sc, out);
 	if (ag->op == PQL_AGG_LIMITK || ag->op == PQL_AGG_LIMIT_RATIO)
-		return ev_fail(q, TS_ERR_UNSUPPORTED, "%s is not supported", pql_aggop_str(ag->op));
+		return agg_limit(ev, n, &in, pv.sc, out);
 	if (ag->op == PQL_AGG_QUANTILE) {
 		double mx = -INFINITY, mn = INFINITY;
 		bool nan = false;

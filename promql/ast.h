@@ -461,4 +461,13 @@ int pql_ast_resolve_durations(struct pql_node *root, int64_t step_ms, int64_t ra
  */
 void pql_pos_linecol(const char *query, size_t pos, int *line, int *col);
 
+struct buf;
+
+/*
+ * Append n printed as Prometheus's String() does (the canonical form used
+ * by format_query) to b (util/buf.h); check buf_ok(b) afterwards.
+ * Implemented in printer.c.
+ */
+void pql_node_print(const struct pql_node *n, struct buf *b);
+
 #endif

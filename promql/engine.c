@@ -447,9 +447,7 @@ static int eval_vector_sel(struct ev *ev, struct pql_node *n, bool want_ts, stru
 			return rc;
 		for (size_t i = 0; i < ev->nsteps; i++) {
 			int64_t ref = (at ? atv : ev_ts(ev, i)) - vs->offset_ms;
-			/* j: first sample with t > ref */
-			if (at)
-				j = 0;
+			/* j: first sample with t > ref (refs never decrease) */
 			while (j < s->n && s->t[j] <= ref)
 				j++;
 			if (j == 0)
@@ -933,6 +931,7 @@ static int exec(struct db *db, const char *query, int64_t start, int64_t end, in
 	q.deadline_ns = now_ns() + q.opts.timeout_ms * 1000000LL;
 	q.qstart = start;
 	q.is_range = range;
+	q.qstep = range ? step : 0;
 	q.qend = end;
 	q.a = arena_new(0);
 	if (!q.a)

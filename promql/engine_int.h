@@ -50,6 +50,7 @@ struct qctx {
 	struct pql_opts opts;     /* settings with defaults filled */
 	int64_t qstart, qend;     /* query start/end (for @ start()/end()) */
 	bool is_range;            /* a range query (not an instant one) */
+	int64_t qstep;            /* query step (ms), 0 for an instant query */
 	int64_t deadline_ns;      /* monotonic deadline */
 	int64_t samples;          /* samples counted against max_samples */
 	unsigned tick;            /* calls since the last clock check */

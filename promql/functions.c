@@ -874,6 +874,186 @@ static int fn_histogram_quantile(struct ev *ev, struct pql_node *n, const struct
 	return 0;
 }
 
+/* ------------------------------------------------------------ experimental functions */
+
+/* Natural order: digit runs compare as numbers, the rest bytewise. */
+static bool nat_less(const char *a, const char *b)
+{
+	while (*a && *b) {
+		bool da = *a >= '0' && *a <= '9', db = *b >= '0' && *b <= '9';
+		const char *ea = a, *eb = b;
+		while (*ea && ((*ea >= '0' && *ea <= '9') == da))
+			ea++;
+		while (*eb && ((*eb >= '0' && *eb <= '9') == db))
+			eb++;
+		size_t la = (size_t)(ea - a), lb = (size_t)(eb - b);
+		if (la != lb || memcmp(a, b, la) != 0) {
+			if (da && db) {
+				/* compare numerically: strip zeros, then length, then digits */
+				while (la > 1 && *a == '0') {
+					a++;
+					la--;
+				}
+				while (lb > 1 && *b == '0') {
+					b++;
+					lb--;
+				}
+				if (la != lb)
+					return la < lb;
+				int cmp = memcmp(a, b, la);
+				if (cmp != 0)
+					return cmp < 0;
+			} else {
+				size_t m = la < lb ? la : lb;
+				int cmp = memcmp(a, b, m);
+				if (cmp != 0)
+					return cmp < 0;
+				return la < lb;
+			}
+		}
+		a = ea;
+		b = eb;
+	}
+	return *a == '\0' && *b != '\0';
+}
+
+static int fn_sort_by_label(struct ev *ev, struct pql_node *n, const struct pql_call *c,
+			    struct val *out)
+{
+	bool desc = c->func->id == PQL_FN_SORT_BY_LABEL_DESC;
+	int rc = ev_eval(ev, c->args[0], out);
+	if (rc)
+		return rc;
+	if (ev->q->is_range) {
+		ev_warn(ev->q, n, "sort is ineffective for range queries since results are always ordered by labels");
+		return 0;
+	}
+	if (ev->nsteps != 1)
+		return 0;
+	size_t k = 0;
+	for (size_t i = 0; i < out->n; i++)
+		if (out->s[i].ok[0])
+			out->s[k++] = out->s[i];
+	out->n = k;
+	for (size_t i = 1; i < out->n; i++) {
+		struct vser t = out->s[i];
+		size_t j = i;
+		while (j > 0) {
+			const struct vser *p = &out->s[j - 1];
+			int cmp = 0;
+			for (size_t a = 1; a < c->nargs && !cmp; a++) {
+				const char *name = pql_unparen(c->args[a])->u.str.val;
+				const char *x = labels_get(&t.ls, name), *y = labels_get(&p->ls, name);
+				x = x ? x : "";
+				y = y ? y : "";
+				if (strcmp(x, y) == 0)
+					continue;
+				cmp = nat_less(x, y) ? -1 : 1;
+			}
+			if (!cmp)
+				cmp = labels_cmp(&t.ls, &p->ls);
+			if (desc)
+				cmp = -cmp;
+			if (cmp >= 0)
+				break;
+			out->s[j] = out->s[j - 1];
+			j--;
+		}
+		out->s[j] = t;
+	}
+	return 0;
+}
+
+static int fn_des(struct ev *ev, const struct pql_call *c, struct val *out)
+{
+	struct qctx *q = ev->q;
+	double *sf, *tf;
+	struct rng r;
+	int rc;
+	if ((rc = eval_scalar(ev, c->args[1], &sf)) || (rc = eval_scalar(ev, c->args[2], &tf)) ||
+	    (rc = ev_range_arg(ev, c->args[0], &r)))
+		return rc;
+	struct vser *o = vser_alloc(ev, r.n);
+	if (!o)
+		return ev_nomem(q);
+	for (size_t k = 0; k < r.n; k++) {
+		o[k].ls = r.s[k].ls;
+		o[k].drop_name = true;
+		for (size_t i = 0; i < ev->nsteps; i++) {
+			size_t lo, hi;
+			rng_window(ev, &r, &r.s[k], i, &lo, &hi);
+			if (hi - lo < 2)
+				continue;
+			if (sf[i] <= 0 || sf[i] >= 1)
+				return ev_fail(q, TS_ERR_EXEC,
+					       "invalid smoothing factor. Expected: 0 < sf < 1, got: %f", sf[i]);
+			if (tf[i] <= 0 || tf[i] >= 1)
+				return ev_fail(q, TS_ERR_EXEC,
+					       "invalid trend factor. Expected: 0 < tf < 1, got: %f", tf[i]);
+			const double *v = r.s[k].v + lo;
+			size_t l = hi - lo;
+			double s0 = 0, s1 = v[0], b = v[1] - v[0];
+			for (size_t j = 1; j < l; j++) {
+				double x = sf[i] * v[j];
+				if (j - 1 != 0)
+					b = tf[i] * (s1 - s0) + (1 - tf[i]) * b;
+				double y = (1 - sf[i]) * (s1 + b);
+				s0 = s1;
+				s1 = x + y;
+			}
+			o[k].v[i] = s1;
+			o[k].ok[i] = 1;
+		}
+	}
+	set_vector(out, o, r.n);
+	return 0;
+}
+
+/* labels.FormatOpenMetricsFloat: a float that always looks like one. */
+static void fmt_om_float(double v, char *buf, size_t cap)
+{
+	pql_fmt_g(v, buf, cap);
+	if (!strpbrk(buf, ".eIN") && strlen(buf) + 3 < cap)
+		strcat(buf, ".0");
+}
+
+static int fn_histogram_quantiles(struct ev *ev, const struct pql_call *c, struct val *out)
+{
+	struct qctx *q = ev->q;
+	const char *label = pql_unparen(c->args[1])->u.str.val;
+	struct vbuild b;
+	int rc = 0;
+	vb_init(&b, ev);
+	for (size_t a = 2; a < c->nargs && !rc; a++) {
+		/* one histogram_quantile per quantile argument, then relabel */
+		struct pql_call one = *c;
+		struct pql_node *args[2] = { c->args[a], c->args[0] };
+		struct pql_func fn = *c->func;
+		struct val part;
+		fn.id = PQL_FN_HISTOGRAM_QUANTILE;
+		one.func = &fn;
+		one.args = args;
+		one.nargs = 2;
+		if ((rc = fn_histogram_quantile(ev, NULL, &one, &part)))
+			break;
+		double *qs;
+		if ((rc = eval_scalar(ev, c->args[a], &qs)))
+			break;
+		for (size_t k = 0; k < part.n && !rc; k++)
+			for (size_t i = 0; i < ev->nsteps && !rc; i++) {
+				char num[64];
+				if (!part.s[k].ok[i])
+					continue;
+				fmt_om_float(qs[i], num, sizeof(num));
+				const char *val = arena_strdup(q->a, num);
+				struct labels ls = lbl_set(q, &part.s[k].ls, label, val);
+				rc = vb_add(&b, &ls, true, i, part.s[k].v[i]);
+			}
+	}
+	vb_finish(&b, out);
+	return rc;
+}
+
 /* ------------------------------------------------------------ range-vector functions */
 
 static double kahan_inc(double inc, double sum, double *c)
@@ -1198,6 +1378,13 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 				if (id == PQL_FN_QUANTILE_OVER_TIME) {
 					res = pql_quantile(param[i], scratch, cnt);
 				} else {
+					bool nan = false;
+					for (size_t j = 0; j < cnt; j++)
+						nan = nan || isnan(v[j]);
+					if (nan) {
+						res = NAN;
+						break;
+					}
 					double med = pql_quantile(0.5, scratch, cnt);
 					for (size_t j = 0; j < cnt; j++)
 						scratch[j] = fabs(v[j] - med);
@@ -1281,6 +1468,31 @@ int ev_call(struct ev *ev, struct pql_node *n, struct val *out)
 			out->sc[i] = id == PQL_FN_PI ? M_PI : (double)ev_ts(ev, i) / 1000.0;
 		return 0;
 	}
+	case PQL_FN_START:
+	case PQL_FN_END:
+	case PQL_FN_RANGE:
+	case PQL_FN_STEP: {
+		struct qctx *q = ev->q;
+		double v = id == PQL_FN_START ? (double)q->qstart / 1000
+			   : id == PQL_FN_END ? (double)q->qend / 1000
+			   : id == PQL_FN_RANGE ? (double)(q->qend - q->qstart) / 1000
+						: (double)q->qstep / 1000;
+		memset(out, 0, sizeof(*out));
+		out->type = PQL_SCALAR;
+		out->sc = scalar_alloc(ev);
+		if (!out->sc)
+			return ev_nomem(q);
+		for (size_t i = 0; i < ev->nsteps; i++)
+			out->sc[i] = v;
+		return 0;
+	}
+	case PQL_FN_SORT_BY_LABEL:
+	case PQL_FN_SORT_BY_LABEL_DESC:
+		return fn_sort_by_label(ev, n, c, out);
+	case PQL_FN_DOUBLE_EXPONENTIAL_SMOOTHING:
+		return fn_des(ev, c, out);
+	case PQL_FN_HISTOGRAM_QUANTILES:
+		return fn_histogram_quantiles(ev, c, out);
 	case PQL_FN_TIMESTAMP:
 		return fn_timestamp(ev, c, out);
 	case PQL_FN_VECTOR:

@@ -961,6 +961,8 @@ static struct pql_node *parse_dur_primary(struct parser *p, const char *ctx, con
 			return NULL;
 		if (n->kind == PQL_NODE_NUMBER)
 			return n; /* Prometheus drops parens around a literal */
+		if (n->kind == PQL_NODE_DURATION && n->u.dur.op == PQL_DUR_PAREN)
+			return n; /* and prints ((x)) as (x) */
 		return new_dur(p, PQL_DUR_PAREN, NULL, n, t.pos, p->last_closing);
 	case PQL_T_STEP:
 		advance(p);
