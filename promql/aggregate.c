@@ -201,6 +201,7 @@ static int agg_topk(struct ev *ev, struct pql_node *n, const struct val *in, con
 		return rc;
 	double maxp = -INFINITY;
 	for (size_t i = 0; i < ev->nsteps; i++) {
+		/* a NaN makes Prometheus's max NaN: it never short-cuts */
 		if (isnan(param[i]))
 			return ev_fail(q, TS_ERR_EXEC, "Parameter value is NaN");
 		if (param[i] > maxp)
@@ -421,14 +422,14 @@ static int agg_limit(struct ev *ev, struct pql_node *n, const struct val *in, co
 		mn = fmin(mn, param[i]);
 	}
 	struct vbuild b;
+	for (size_t i = 0; i < ev->nsteps; i++)
+		if (isnan(param[i]))
+			return ev_fail(q, TS_ERR_EXEC, ratio ? "Ratio value is NaN" : "Parameter value is NaN");
 	vb_init(&b, ev);
 	if (ratio ? (mx == 0 && mn == 0) : mx < 1) {
 		vb_finish(&b, out);
 		return 0;
 	}
-	for (size_t i = 0; i < ev->nsteps; i++)
-		if (isnan(param[i]))
-			return ev_fail(q, TS_ERR_EXEC, ratio ? "Ratio value is NaN" : "Parameter value is NaN");
 	if (ratio) {
 		char a[64], c[64];
 		if (mx > 1) {
