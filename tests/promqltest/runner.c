@@ -421,7 +421,9 @@ static const char *scan_metric(struct arena *a, const char *p, struct labels *ou
 			if (n == 64)
 				return NULL;
 			tmp[n].name = name;
-			tmp[n++].value = val;
+			tmp[n].value = val;
+			if (*val) /* an empty value means the label is absent */
+				n++;
 			p = skip_ws(p);
 			if (*p == ',')
 				p++;
