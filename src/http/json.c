@@ -226,35 +226,99 @@ void jw_double(struct jw *j, double v)
 	buf_add_float(j->b, v);
 }
 
+/* Decimal digits of u, right-aligned ending at end; returns the start. */
+static char *u64_digits(char *end, uint64_t u)
+{
+	do {
+		*--end = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	return end;
+}
+
+static const double pow10_tab[] = {
+	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+/*
+ * Shortest round-trip text of v in fixed notation, for the common case of
+ * values with few decimals (counters, gauges like 0.25 or 1234.5): the
+ * smallest d such that round(|v| * 10^d) / 10^d gives back exactly |v|.
+ * Division by an exact power of ten is correctly rounded and n < 2^53 is
+ * exact, so the check is exact and the digits of n with a point d places
+ * from the right parse back to v; no shorter string does, since fewer
+ * decimals were tried first. Covers 1e-4 <= |v| < 1e15, where Go's 'f'/'e'
+ * choice (and buf_add_float's) is fixed notation. Returns false when the
+ * value needs the general formatter.
+ */
+static bool add_fixed_fast(struct buf *b, double v)
+{
+	char tmp[48], *end = tmp + sizeof(tmp), *p;
+	double a = fabs(v), scaled, n;
+	uint64_t u;
+	int d, k;
+
+	if (!(a >= 1e-4 && a < 1e15))
+		return false;
+	for (d = 0; d <= 19; d++) {
+		scaled = a * pow10_tab[d];
+		if (scaled >= 9007199254740992.0) /* 2^53 */
+			return false;
+		n = nearbyint(scaled);
+		if (n / pow10_tab[d] == a)
+			break;
+	}
+	if (d > 19)
+		return false;
+	u = (uint64_t)n;
+	p = u64_digits(end, u);
+	if (d > 0) {
+		/* pad to d+1 digits so there is a digit before the point */
+		while (end - p < d + 1)
+			*--p = '0';
+		/* shift the integer part left by one to make room for '.' */
+		k = (int)(end - p) - d;
+		memmove(p - 1, p, (size_t)k);
+		p--;
+		p[k] = '.';
+	}
+	if (v < 0)
+		*--p = '-';
+	buf_add(b, p, (size_t)(end - p));
+	return true;
+}
+
 void jw_sample_value(struct jw *j, double v)
 {
 	jw_sep(j);
 	buf_addch(j->b, '"');
-	buf_add_float(j->b, v);
+	if (!add_fixed_fast(j->b, v))
+		buf_add_float(j->b, v);
 	buf_addch(j->b, '"');
 }
 
 void jw_time_ms(struct jw *j, int64_t ms)
 {
+	char tmp[32], *end = tmp + sizeof(tmp), *p;
 	uint64_t u;
 	unsigned frac;
-	char tmp[32];
-	int n;
 
 	jw_sep(j);
 	/* negate in unsigned arithmetic so INT64_MIN is fine */
-	if (ms < 0) {
-		buf_addch(j->b, '-');
-		u = (uint64_t)0 - (uint64_t)ms;
-	} else {
-		u = (uint64_t)ms;
-	}
+	u = ms < 0 ? (uint64_t)0 - (uint64_t)ms : (uint64_t)ms;
 	frac = (unsigned)(u % 1000);
-	if (frac)
-		n = snprintf(tmp, sizeof(tmp), "%" PRIu64 ".%03u", u / 1000, frac);
-	else
-		n = snprintf(tmp, sizeof(tmp), "%" PRIu64, u / 1000);
-	buf_add(j->b, tmp, (size_t)n);
+	p = end;
+	if (frac) {
+		*--p = (char)('0' + frac % 10);
+		*--p = (char)('0' + frac / 10 % 10);
+		*--p = (char)('0' + frac / 100);
+		*--p = '.';
+	}
+	p = u64_digits(p, u / 1000);
+	if (ms < 0)
+		*--p = '-';
+	buf_add(j->b, p, (size_t)(end - p));
 }
 
 void jw_raw(struct jw *j, const char *text)

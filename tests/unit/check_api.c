@@ -468,6 +468,56 @@ START_TEST(test_api_json_writer)
 }
 END_TEST
 
+/* The writer's fast path for sample values must print exactly what the
+ * general formatter (buf_add_float) prints. */
+START_TEST(test_api_json_values_match_formatter)
+{
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	struct jw j;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	size_t i;
+
+	for (i = 0; i < 300000; i++) {
+		double v;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		switch (i % 6) {
+		case 0:
+			v = (double)(int64_t)(x % 2000000000000000ULL) - 1e15;
+			break;
+		case 1:
+			v = (double)(int64_t)(x % 100000000) / 100.0;
+			break;
+		case 2:
+			v = (double)(x % 1000000) / 1000.0 + 1e9;
+			break;
+		case 3:
+			memcpy(&v, &x, sizeof(v));
+			break;
+		case 4:
+			v = (double)(x % 100000) * 1e-7;
+			break;
+		default:
+			v = (double)(x % 1000) * 0.1 + 0.37;
+			break;
+		}
+		buf_setlen(&a, 0);
+		buf_setlen(&b, 0);
+		jw_init(&j, &a);
+		jw_sample_value(&j, v);
+		buf_addch(&b, '"');
+		buf_add_float(&b, v);
+		buf_addch(&b, '"');
+		ck_assert_msg(strcmp(a.data, b.data) == 0, "%.17g: writer %s, formatter %s", v,
+			      a.data, b.data);
+	}
+	buf_release(&a);
+	buf_release(&b);
+}
+END_TEST
+
 START_TEST(test_api_params_time)
 {
 	struct ts_error err;
@@ -1375,6 +1425,7 @@ Suite *api_suite(void)
 
 	tc = tcase_create("unit");
 	tcase_add_test(tc, test_api_json_writer);
+	tcase_add_test(tc, test_api_json_values_match_formatter);
 	tcase_add_test(tc, test_api_params_time);
 	tcase_add_test(tc, test_api_params_duration);
 	tcase_add_test(tc, test_api_form_parse);
