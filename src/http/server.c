@@ -403,6 +403,17 @@ static enum MHD_Result req_begin(struct req_state *st, struct MHD_Connection *co
 	return MHD_YES;
 }
 
+/* A copy of params[0..n) with room for extra more entries, in a. */
+static struct http_param *arena_realloc_params(struct arena *a, struct http_param *params,
+					       size_t n, size_t extra)
+{
+	struct http_param *np = arena_alloc(a, (n + extra) * sizeof(*np));
+
+	if (np && n)
+		memcpy(np, params, n * sizeof(*np));
+	return np;
+}
+
 /* Phase 3: run the handler (or 404) and queue its answer. */
 static enum MHD_Result req_finish(struct req_state *st, struct MHD_Connection *conn)
 {
@@ -414,9 +425,20 @@ static enum MHD_Result req_finish(struct req_state *st, struct MHD_Connection *c
 	if (!buf_ok(&st->body))
 		return send_simple(st, conn, 500, "out of memory\n");
 	if (st->form) {
+		/* body parameters first, then the query string's, as Go's
+		 * Request.Form orders them (FormValue prefers the body) */
+		struct http_param *all = NULL;
+		size_t nall = 0;
+
 		if (http_parse_form(st->arena, st->body.data ? st->body.data : "", st->body.len,
-				    &req->params, &req->nparams))
+				    &all, &nall) ||
+		    (req->nparams && !(all = arena_realloc_params(st->arena, all, nall,
+								   req->nparams))))
 			return send_simple(st, conn, 500, "out of memory\n");
+		if (req->nparams)
+			memcpy(all + nall, req->params, req->nparams * sizeof(*all));
+		req->params = all;
+		req->nparams += nall;
 	} else if (st->body.len) {
 		req->body = (const uint8_t *)st->body.data;
 		req->body_len = st->body.len;

@@ -16,8 +16,10 @@
  * freed in libmicrohttpd's completion callback).
  *
  * Bodies: application/x-www-form-urlencoded bodies are parsed into the
- * parameter list (after the query string's parameters, so repeated keys
- * such as match[] keep their order); other bodies are kept raw. A body
+ * parameter list, ahead of the query string's parameters as Go's
+ * Request.Form orders them (so the first value of a name comes from the
+ * body when both have it; repeated keys such as match[] keep their
+ * order); other bodies are kept raw. A body
  * longer than the server's max_body_bytes is answered 413 without calling
  * the handler: at once when Content-Length announces it, otherwise by
  * discarding the rest as it arrives.
@@ -48,7 +50,7 @@ struct http_request {
 	const char *path;         /* percent-decoded path, no query string */
 	const char *route;        /* pattern of the matched route ("/api/v1/label/") */
 	const char *rest;         /* path after the pattern for prefix routes, "" otherwise */
-	struct http_param *params;/* query parameters, then form parameters */
+	struct http_param *params;/* form body parameters, then query parameters */
 	size_t nparams;           /* number of params */
 	const uint8_t *body;      /* raw body (NULL when none or form-encoded) */
 	size_t body_len;          /* bytes at body */

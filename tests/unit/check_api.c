@@ -931,6 +931,13 @@ START_TEST(test_api_labels)
 	ck_assert_uint_eq(json_array_size(json_object_get(j, "warnings")), 1);
 	json_decref(j);
 	reply_free(&r);
+
+	/* body and query string both give limit: the body's wins, as in Go */
+	http_post_form("/api/v1/labels?limit=1&match[]=up", "limit=2", &r);
+	j = json_reply(&r, 200);
+	ck_assert_str_eq(join_strings(json_object_get(j, "data")), "__name__,instance");
+	json_decref(j);
+	reply_free(&r);
 }
 END_TEST
 
