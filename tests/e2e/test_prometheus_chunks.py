@@ -8,7 +8,8 @@ by `make check` or `make tests/e2e/xor_dump`); PROMETHEUS (or $PROMETHEUS,
 default /usr/bin/prometheus) is the server to compare with.
 
 The test starts Prometheus on 127.0.0.1 on a free port with a temporary
-data directory, lets it scrape itself every second for about 20 s, then
+data directory, lets it scrape itself every second (job "self") and every
+100 ms (job "fast", several chunks per series) for about 20 s, then
 asks its remote_read endpoint for every series as STREAMED_XOR_CHUNKS.
 Every frame's CRC-32C is checked, every XOR chunk is decoded by varve's
 decoder (through xor_dump) and re-encoded by varve's encoder, and
@@ -207,7 +208,13 @@ class Prometheus:
                 "scrape_configs:\n"
                 "  - job_name: self\n"
                 "    static_configs:\n"
-                "      - targets: ['127.0.0.1:%d']\n" % self.port)
+                "      - targets: ['127.0.0.1:%d']\n"
+                # a second job at 100 ms fills several chunks per series
+                "  - job_name: fast\n"
+                "    scrape_interval: 100ms\n"
+                "    scrape_timeout: 90ms\n"
+                "    static_configs:\n"
+                "      - targets: ['127.0.0.1:%d']\n" % (self.port, self.port))
         self.log = open(os.path.join(self.dir, "prometheus.log"), "wb")
         self.proc = subprocess.Popen(
             [self.binary,
@@ -380,8 +387,10 @@ def run(build, prom_bin):
             report("remote_read_streamed", False, str(e))
             return
         chunks = [c for _, cs in series for c in cs if c["type"] == 1]
+        multi = sum(1 for _, cs in series if len(cs) > 1)
         report("remote_read_streamed", len(series) > 50 and len(chunks) > 0,
-               "%d bytes, %d series, %d XOR chunks" % (len(body), len(series), len(chunks)))
+               "%d bytes, %d series, %d XOR chunks, %d series with several"
+               % (len(body), len(series), len(chunks), multi))
         if not chunks:
             return
 
@@ -428,6 +437,7 @@ def run(build, prom_bin):
         step = max(1, len(by_series) // API_SERIES_CHECKED)
         mism = []
         checked = 0
+        compared = 0
         for labels, samples in by_series[::step]:
             want = [(t, v) for t, v in samples if start_ms < t <= end_ms]
             q = urllib.parse.urlencode({"query": selector(labels) + "[1h]",
@@ -447,8 +457,10 @@ def run(build, prom_bin):
             if not ok:
                 mism.append("%s: api %d samples, chunks %d" % (selector(labels), len(got), len(want)))
             checked += 1
+            compared += len(want)
         report("matches_query_api", not mism and checked > 0,
-               "%d series compared" % checked if not mism else "; ".join(mism[:3]))
+               "%d series, %d samples compared" % (checked, compared) if not mism
+               else "; ".join(mism[:3]))
     finally:
         prom.stop()
 
