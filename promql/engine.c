@@ -419,6 +419,46 @@ static int64_t sel_at(const struct qctx *q, enum pql_at at, int64_t at_ms)
 }
 
 /*
+ * A `smoothed` instant selector: the value at each reference time is
+ * interpolated between the samples around it (within the lookback on
+ * either side), or the last sample when none follows. Stale markers are
+ * ignored. Returns the number of points set in o.
+ */
+static size_t smooth_series(struct ev *ev, const struct series *s, bool at, int64_t atv, int64_t off,
+			    int64_t lb, struct vser *o)
+{
+	size_t cnt = 0;
+	for (size_t i = 0; i < ev->nsteps; i++) {
+		int64_t ref = (at ? atv : ev_ts(ev, i)) - off;
+		/* previous (t < ref, within lb) and next (t >= ref, within lb) */
+		long prev = -1, next = -1;
+		for (size_t j = 0; j < s->n; j++) {
+			if (is_stale_nan(s->v[j]) || s->t[j] <= ref - lb || s->t[j] > ref + lb)
+				continue;
+			if (s->t[j] < ref)
+				prev = (long)j;
+			else if (next < 0)
+				next = (long)j;
+		}
+		double v;
+		if (next >= 0 && s->t[next] == ref) {
+			v = s->v[next];
+		} else if (prev >= 0 && next >= 0) {
+			double y1 = s->v[prev], y2 = s->v[next];
+			v = y1 + (y2 - y1) * (double)(ref - s->t[prev]) / (double)(s->t[next] - s->t[prev]);
+		} else if (prev >= 0) {
+			v = s->v[prev];
+		} else {
+			continue;
+		}
+		o->v[i] = v;
+		o->ok[i] = 1;
+		cnt++;
+	}
+	return cnt;
+}
+
+/*
  * Instant vector selector over the timeline. want_ts gives the sample
  * timestamps (seconds) as values, for timestamp().
  */
@@ -432,7 +472,7 @@ static int eval_vector_sel(struct ev *ev, struct pql_node *n, bool want_ts, stru
 	int64_t maxref = (at ? atv : ev->end) - vs->offset_ms;
 	int64_t lb = q->opts.lookback_ms;
 	struct series_set *set;
-	int rc = select_series(q, vs, minref - lb + 1, maxref, &set);
+	int rc = select_series(q, vs, minref - lb + 1, maxref + (vs->smoothed ? lb : 0), &set);
 	if (rc)
 		return rc;
 	struct vser *out_s = vser_alloc(ev, set->n);
@@ -445,6 +485,10 @@ static int eval_vector_sel(struct ev *ev, struct pql_node *n, bool want_ts, stru
 		size_t j = 0, cnt = 0;
 		if ((rc = ev_check(q)))
 			return rc;
+		if (vs->smoothed) {
+			cnt = smooth_series(ev, s, at, atv, vs->offset_ms, lb, o);
+			goto counted;
+		}
 		for (size_t i = 0; i < ev->nsteps; i++) {
 			int64_t ref = (at ? atv : ev_ts(ev, i)) - vs->offset_ms;
 			/* j: first sample with t > ref (refs never decrease) */
@@ -458,6 +502,7 @@ static int eval_vector_sel(struct ev *ev, struct pql_node *n, bool want_ts, stru
 			o->ok[i] = 1;
 			cnt++;
 		}
+counted:
 		if (!cnt)
 			continue;
 		if ((rc = ev_count(q, (int64_t)cnt)))
@@ -476,8 +521,8 @@ static int eval_vector_sel(struct ev *ev, struct pql_node *n, bool want_ts, stru
 void rng_window(const struct ev *ev, const struct rng *r, const struct rser *s, size_t i,
 		size_t *lo, size_t *hi)
 {
-	int64_t ref = (r->at ? r->at_ms : ev_ts(ev, i)) - r->offset;
-	int64_t from = ref - r->range; /* exclusive */
+	int64_t ref = rng_ref(ev, r, i) + r->ext_right;
+	int64_t from = rng_ref(ev, r, i) - r->range - r->ext_left; /* exclusive */
 	size_t a = 0, b = s->n;
 	while (a < b) { /* first t > from */
 		size_t m = (a + b) / 2;
@@ -508,10 +553,17 @@ static int range_from_matrix_sel(struct ev *ev, struct pql_node *n, struct rng *
 	out->offset = vs->offset_ms;
 	out->at = vs->at != PQL_AT_NONE;
 	out->at_ms = out->at ? sel_at(q, vs->at, vs->at_ms) : 0;
+	out->anchored = vs->anchored;
+	out->smoothed = vs->smoothed;
+	if (vs->anchored || vs->smoothed)
+		out->ext_left = q->opts.lookback_ms;
+	if (vs->smoothed)
+		out->ext_right = q->opts.lookback_ms;
 	int64_t minref = (out->at ? out->at_ms : ev->start) - out->offset;
 	int64_t maxref = (out->at ? out->at_ms : ev->end) - out->offset;
 	struct series_set *set;
-	int rc = select_series(q, vs, minref - out->range + 1, maxref, &set);
+	int rc = select_series(q, vs, minref - out->range - out->ext_left + 1, maxref + out->ext_right,
+			       &set);
 	if (rc)
 		return rc;
 	out->s = arena_calloc(q->a, set->n ? set->n : 1, sizeof(struct rser));
@@ -760,6 +812,62 @@ static int matrix_sort_merge(struct qctx *q, struct pql_series *s, size_t *n)
 	return 0;
 }
 
+/*
+ * Samples of an anchored/smoothed range at [mint, maxt]: a point at mint
+ * (the last sample at or before it, or interpolated when smoothed), the
+ * samples strictly inside, and a point at maxt. Returns the count.
+ */
+static size_t extend_floats(const int64_t *t, const double *v, size_t n, int64_t mint,
+			    int64_t maxt, bool smoothed, struct pql_point *out)
+{
+	size_t last = n - 1, first, a = 0, b = last;
+	while (a < b) { /* first index < last with t > mint */
+		size_t m = (a + b) / 2;
+		if (t[m] > mint)
+			b = m;
+		else
+			a = m + 1;
+	}
+	first = a > 0 ? a - 1 : 0;
+	if (smoothed) {
+		a = 0;
+		b = last;
+		while (a < b) {
+			size_t m = (a + b) / 2;
+			if (t[m] >= maxt)
+				b = m;
+			else
+				a = m + 1;
+		}
+		last = a;
+	}
+	if (t[last] <= mint)
+		return 0;
+	double left = v[first], right = v[last];
+	if (smoothed && t[first] < mint && first + 1 < n)
+		left = v[first] + (v[first + 1] - v[first]) * (double)(mint - t[first]) /
+					  (double)(t[first + 1] - t[first]);
+	if (smoothed && last > 0 && t[last] > maxt)
+		right = v[last - 1] + (v[last] - v[last - 1]) * (double)(maxt - t[last - 1]) /
+					     (double)(t[last] - t[last - 1]);
+	if (t[first] <= mint)
+		first++;
+	if (t[last] >= maxt && last > 0)
+		last--;
+	else if (t[last] >= maxt)
+		first = last + 1;
+	size_t k = 0;
+	out[k].t = mint;
+	out[k++].v = left;
+	for (size_t j = first; j <= last && j < n; j++) {
+		out[k].t = t[j];
+		out[k++].v = v[j];
+	}
+	out[k].t = maxt;
+	out[k++].v = right;
+	return k;
+}
+
 static int matrix_result(struct ev *ev, const struct rng *m, struct pql_result *res)
 {
 	struct qctx *q = ev->q;
@@ -773,6 +881,19 @@ static int matrix_result(struct ev *ev, const struct rng *m, struct pql_result *
 		rng_window(ev, m, &m->s[si], 0, &lo, &hi);
 		if (hi == lo)
 			continue;
+		if (m->anchored || m->smoothed) {
+			if ((rc = finish_labels(q, &m->s[si].ls, m->s[si].drop_name, &out[k].labels)))
+				return rc;
+			out[k].pts = arena_alloc(q->a, (hi - lo + 2) * sizeof(struct pql_point));
+			if (!out[k].pts)
+				return ev_nomem(q);
+			out[k].n = extend_floats(m->s[si].t + lo, m->s[si].v + lo, hi - lo,
+						 rng_ref(ev, m, 0) - m->range, rng_ref(ev, m, 0),
+						 m->smoothed, out[k].pts);
+			if (out[k].n)
+				k++;
+			continue;
+		}
 		if ((rc = finish_labels(q, &m->s[si].ls, m->s[si].drop_name, &out[k].labels)))
 			return rc;
 		out[k].pts = arena_alloc(q->a, (hi - lo) * sizeof(struct pql_point));

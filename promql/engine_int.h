@@ -101,6 +101,10 @@ struct rng {
 	int64_t offset;   /* offset (ms) */
 	bool at;          /* @ given: every window ends at at_ms - offset */
 	int64_t at_ms;    /* the @ time */
+	bool anchored;    /* `anchored`: windows reach lookback further back */
+	bool smoothed;    /* `smoothed`: and lookback further forward */
+	int64_t ext_left; /* extra window length before (ref - range) */
+	int64_t ext_right;/* extra window length after ref */
 };
 
 /* A value of any type. */
@@ -134,9 +138,16 @@ int ev_check(struct qctx *q);                 /* deadline check */
 int ev_count(struct qctx *q, int64_t n);      /* add samples; limit check */
 int ev_eval(struct ev *ev, struct pql_node *n, struct val *out);
 int ev_range_arg(struct ev *ev, struct pql_node *n, struct rng *out);
-/* Window [lo, hi) of series s for step i. */
+/* Window [lo, hi) of series s for step i: samples in
+ * (ref - range - ext_left, ref + ext_right]. */
 void rng_window(const struct ev *ev, const struct rng *r, const struct rser *s, size_t i,
 		size_t *lo, size_t *hi);
+
+/* Reference time (window end before extensions) of step i. */
+static inline int64_t rng_ref(const struct ev *ev, const struct rng *r, size_t i)
+{
+	return (r->at ? r->at_ms : ev_ts(ev, i)) - r->offset;
+}
 
 void vb_init(struct vbuild *b, struct ev *ev);
 /* Add value v at step for labels ls (copied by reference). */

@@ -1102,6 +1102,71 @@ static bool extrapolated_rate(const int64_t *t, const double *v, size_t n, int64
 	return true;
 }
 
+/* Prometheus's extendedRate (anchored/smoothed rate, increase, delta). */
+static bool extended_rate(const int64_t *t, const double *v, size_t n, int64_t range_start,
+			  int64_t range_end, int64_t range, bool smoothed, bool counter, bool is_rate,
+			  double *out)
+{
+	size_t last = n - 1, first, a = 0, b = last;
+	while (a < b) {
+		size_t m = (a + b) / 2;
+		if (t[m] > range_start)
+			b = m;
+		else
+			a = m + 1;
+	}
+	first = a > 0 ? a - 1 : 0;
+	if (smoothed) {
+		a = 0;
+		b = last;
+		while (a < b) {
+			size_t m = (a + b) / 2;
+			if (t[m] >= range_end)
+				b = m;
+			else
+				a = m + 1;
+		}
+		last = a;
+	}
+	/* no data inside the range: only before it, or only after it */
+	if (t[last] <= range_start || t[first] > range_end)
+		return false;
+	double left = v[first], right = v[last];
+	if (smoothed && t[first] < range_start && first + 1 < n) {
+		double y1 = v[first], y2 = v[first + 1];
+		if (counter && y2 < y1)
+			y1 = 0;
+		left = y1 + (y2 - y1) * (double)(range_start - t[first]) / (double)(t[first + 1] - t[first]);
+	}
+	if (smoothed && last > 0 && t[last] > range_end) {
+		double y1 = v[last - 1], y2 = v[last];
+		if (counter && y2 < y1)
+			y1 = 0;
+		right = y1 + (y2 - y1) * (double)(range_end - t[last - 1]) / (double)(t[last] - t[last - 1]);
+	}
+	double result = right - left;
+	if (counter) {
+		long f = (long)first, l = (long)last;
+		if (t[f] <= range_start)
+			f++;
+		if (t[l] >= range_end)
+			l--;
+		double corr = 0, prev = left;
+		for (long j = f; j <= l; j++) {
+			if (v[j] < prev)
+				corr += prev;
+			prev = v[j];
+		}
+		if (right < prev)
+			corr += prev;
+		result += corr;
+	}
+	if (is_rate)
+		result /= (double)range / 1000;
+	*out = result;
+	return true;
+}
+
 /* Least squares slope and intercept at intercept_t. */
 static void linreg(const int64_t *t, const double *v, size_t n, int64_t intercept_t, double *slope,
 		   double *intercept)
@@ -1174,6 +1239,15 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 	struct rng r;
 	if ((rc = ev_range_arg(ev, c->args[mi], &r)))
 		return rc;
+	if (r.anchored && id != PQL_FN_RESETS && id != PQL_FN_CHANGES && id != PQL_FN_RATE &&
+	    id != PQL_FN_INCREASE && id != PQL_FN_DELTA)
+		return ev_fail(q, TS_ERR_EXEC,
+			       "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with %s",
+			       c->func->name);
+	if (r.smoothed && id != PQL_FN_RATE && id != PQL_FN_INCREASE && id != PQL_FN_DELTA)
+		return ev_fail(q, TS_ERR_EXEC,
+			       "smoothed modifier can only be used with: delta, increase, rate - not with %s",
+			       c->func->name);
 	if (id == PQL_FN_QUANTILE_OVER_TIME)
 		for (size_t i = 0; i < ev->nsteps; i++)
 			if (isnan(param[i]) || param[i] < 0 || param[i] > 1) {
@@ -1230,6 +1304,11 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 			case PQL_FN_RATE:
 			case PQL_FN_INCREASE:
 			case PQL_FN_DELTA:
+				if (r.anchored || r.smoothed) {
+					ok = extended_rate(t, v, cnt, ref - r.range, ref, r.range, r.smoothed,
+							   id != PQL_FN_DELTA, id == PQL_FN_RATE, &res);
+					break;
+				}
 				ok = extrapolated_rate(t, v, cnt, ref - r.range, ref, r.range,
 						       id != PQL_FN_DELTA, id == PQL_FN_RATE, &res);
 				break;
@@ -1273,13 +1352,29 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 				break;
 			}
 			case PQL_FN_CHANGES:
+			case PQL_FN_RESETS:
+				if (r.anchored) {
+					/* start from the last sample at or before the range start */
+					if (t[cnt - 1] <= ref - r.range) {
+						ok = false;
+						break;
+					}
+					size_t f = 0;
+					while (f + 1 < cnt - 1 + 1 && f < cnt - 1 && t[f] <= ref - r.range)
+						f++;
+					f = f > 0 ? f - 1 : 0;
+					t += f;
+					v += f;
+					cnt -= f;
+				}
+				if (id == PQL_FN_RESETS) {
+					for (size_t j = 1; j < cnt; j++)
+						if (v[j] < v[j - 1])
+							res++;
+					break;
+				}
 				for (size_t j = 1; j < cnt; j++)
 					if (v[j] != v[j - 1] && !(isnan(v[j]) && isnan(v[j - 1])))
-						res++;
-				break;
-			case PQL_FN_RESETS:
-				for (size_t j = 1; j < cnt; j++)
-					if (v[j] < v[j - 1])
 						res++;
 				break;
 			case PQL_FN_AVG_OVER_TIME: {
