@@ -40,7 +40,6 @@
 
 #define JSON_TYPE "application/json"
 #define TEXT_TYPE "text/plain; charset=utf-8"
-#define TRUNCATED_WARNING "results truncated due to limit"
 
 /* ------------------------------------------------------------ responses */
 
@@ -186,8 +185,7 @@ bool api_time_param(struct http_request *req, struct http_response *resp, const 
 	return false;
 }
 
-/* limit parameter: 0 when absent; false (answered) when malformed. */
-static bool limit_param(struct http_request *req, struct http_response *resp, size_t *limit)
+bool api_limit_param(struct http_request *req, struct http_response *resp, size_t *limit)
 {
 	const char *v = http_request_param(req, "limit");
 	struct ts_error err;
@@ -348,7 +346,7 @@ static void handle_series(struct http_request *req, struct http_response *resp, 
 	struct ts_error err;
 	size_t limit, i, k, n = 0, total = 0, out = 0;
 	int64_t start, end;
-	const char *warn = TRUNCATED_WARNING;
+	const char *warn = API_TRUNCATED_WARNING;
 	bool truncated = false;
 	struct jw j;
 	int rc;
@@ -359,7 +357,7 @@ static void handle_series(struct http_request *req, struct http_response *resp, 
 		api_error(resp, API_ERR_BAD_DATA, "no match[] parameter provided");
 		return;
 	}
-	if (!limit_param(req, resp, &limit) ||
+	if (!api_limit_param(req, resp, &limit) ||
 	    !api_time_param(req, resp, "start", PARAM_MIN_TIME_MS, true, &start) ||
 	    !api_time_param(req, resp, "end", PARAM_MAX_TIME_MS, true, &end) ||
 	    !match_param(req, resp, true, &ms))
@@ -508,12 +506,12 @@ static void labels_or_values(struct api *api, struct http_request *req,
 	struct ts_error err;
 	size_t limit, i, k, nsets, n = 0, total = 0, out = 0;
 	int64_t start, end;
-	const char *warn = TRUNCATED_WARNING;
+	const char *warn = API_TRUNCATED_WARNING;
 	bool truncated = false;
 	struct jw j;
 	int rc;
 
-	if (!limit_param(req, resp, &limit) ||
+	if (!api_limit_param(req, resp, &limit) ||
 	    !api_time_param(req, resp, "start", PARAM_MIN_TIME_MS, true, &start) ||
 	    !api_time_param(req, resp, "end", PARAM_MAX_TIME_MS, true, &end) ||
 	    !match_param(req, resp, false, &ms))

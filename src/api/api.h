@@ -4,7 +4,7 @@
  * Endpoints (Prometheus's parameters, JSON shapes, status codes):
  *
  *   POST /api/v1/write                remote_write 1.0 and 2.0
- *   GET|POST /api/v1/query            instant query
+ *   GET|POST /api/v1/query            instant query (limit= caps series, as in Prometheus 3)
  *   GET|POST /api/v1/query_range      range query
  *   GET|POST /api/v1/format_query     canonical query text
  *   GET|POST /api/v1/series           series matching match[]

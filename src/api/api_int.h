@@ -65,6 +65,13 @@ bool api_method_ok(struct http_request *req, struct http_response *resp, bool al
 bool api_time_param(struct http_request *req, struct http_response *resp, const char *name,
 		    int64_t def, bool wrap, int64_t *ms);
 
+/* The limit parameter: 0 when absent; false (answered bad_data
+ * `invalid parameter "limit": ...`) when malformed. */
+bool api_limit_param(struct http_request *req, struct http_response *resp, size_t *limit);
+
+/* Warning added when a limit cut a result short, as Prometheus words it. */
+#define API_TRUNCATED_WARNING "results truncated due to limit"
+
 /* Query endpoints (query.c). ctx is the struct api. */
 void api_handle_query(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_query_range(struct http_request *req, struct http_response *resp, void *ctx);

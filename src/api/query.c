@@ -22,6 +22,7 @@
 #include "api/params.h"
 #include "promql/engine.h"
 #include "promql/parser.h"
+#include "util/arena.h"
 
 /* Points per series a range query may ask for, as in Prometheus. */
 #define MAX_POINTS_PER_SERIES 11000
@@ -159,19 +160,42 @@ static void engine_error(struct http_response *resp, int rc, const struct ts_err
 		api_error(resp, t, "%s", msg);
 }
 
-/* Answer a result (or its failure) and release it. */
-static void answer(struct http_response *resp, int rc, struct pql_result *res,
-		   const struct ts_error *err)
+/*
+ * Answer a result (or its failure) and release it. limit > 0 keeps the
+ * first limit series of a vector or matrix and adds Prometheus's
+ * truncation warning (scalars and strings are not affected).
+ */
+static void answer(struct http_request *req, struct http_response *resp, int rc,
+		   struct pql_result *res, const struct ts_error *err, size_t limit)
 {
+	const char **warnings = res->warnings;
+	size_t nwarnings = res->nwarnings, *n = NULL;
 	struct jw j;
 
 	if (rc) {
 		engine_error(resp, rc, err);
-	} else {
-		api_success_begin(resp, &j);
-		write_result(&j, res);
-		api_success_end(resp, &j, res->warnings, res->nwarnings, res->infos, res->ninfos);
+		pql_result_release(res);
+		return;
 	}
+	if (res->type == PQL_VECTOR)
+		n = &res->u.vector.n;
+	else if (res->type == PQL_MATRIX)
+		n = &res->u.matrix.n;
+	if (limit && n && *n > limit) {
+		*n = limit;
+		warnings = arena_alloc(req->arena, (nwarnings + 1) * sizeof(*warnings));
+		if (!warnings) {
+			api_error(resp, API_ERR_INTERNAL, "out of memory");
+			pql_result_release(res);
+			return;
+		}
+		if (nwarnings)
+			memcpy(warnings, res->warnings, nwarnings * sizeof(*warnings));
+		warnings[nwarnings++] = API_TRUNCATED_WARNING;
+	}
+	api_success_begin(resp, &j);
+	write_result(&j, res);
+	api_success_end(resp, &j, warnings, nwarnings, res->infos, res->ninfos);
 	pql_result_release(res);
 }
 
@@ -188,18 +212,19 @@ void api_handle_query(struct http_request *req, struct http_response *resp, void
 	struct pql_result res;
 	struct pql_opts o;
 	struct ts_error err;
+	size_t limit;
 	int64_t t;
 	int rc;
 
 	if (!api_method_ok(req, resp, true))
 		return;
 	if (!api_time_param(req, resp, "time", now_ms(), true, &t) ||
-	    !query_opts(api, req, resp, &o))
+	    !query_opts(api, req, resp, &o) || !api_limit_param(req, resp, &limit))
 		return;
 	memset(&res, 0, sizeof(res));
 	ts_error_clear(&err);
 	rc = pql_exec_instant(api->db, query_text(req), t, &o, &res, &err);
-	answer(resp, rc, &res, &err);
+	answer(req, resp, rc, &res, &err, limit);
 }
 
 /* A required time of query_range: `invalid parameter "start": cannot
@@ -224,6 +249,7 @@ void api_handle_query_range(struct http_request *req, struct http_response *resp
 	struct ts_error err;
 	const char *sv;
 	int64_t start, end, step;
+	size_t limit;
 	int rc;
 
 	if (!api_method_ok(req, resp, true))
@@ -252,12 +278,12 @@ void api_handle_query_range(struct http_request *req, struct http_response *resp
 			  "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)");
 		return;
 	}
-	if (!query_opts(api, req, resp, &o))
+	if (!query_opts(api, req, resp, &o) || !api_limit_param(req, resp, &limit))
 		return;
 	memset(&res, 0, sizeof(res));
 	ts_error_clear(&err);
 	rc = pql_exec_range(api->db, query_text(req), start, end, step, &o, &res, &err);
-	answer(resp, rc, &res, &err);
+	answer(req, resp, rc, &res, &err, limit);
 }
 
 void api_handle_format_query(struct http_request *req, struct http_response *resp, void *ctx)

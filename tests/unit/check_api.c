@@ -1212,6 +1212,35 @@ START_TEST(test_api_query_warnings)
 }
 END_TEST
 
+START_TEST(test_api_query_limit)
+{
+	struct reply r;
+	json_t *j;
+
+	http_get("/api/v1/query?query=up&time=1700000000&limit=2", &r);
+	j = json_reply(&r, 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(j, "data"), "result")),
+			  2);
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(j, "warnings"), 0)),
+			 "results truncated due to limit");
+	json_decref(j);
+	reply_free(&r);
+
+	http_get("/api/v1/query_range?query=up&start=1700000000&end=1700000060&step=60&limit=5",
+		 &r);
+	j = json_reply(&r, 200);
+	ck_assert_uint_eq(json_array_size(json_object_get(json_object_get(j, "data"), "result")),
+			  3);
+	ck_assert_ptr_null(json_object_get(j, "warnings"));
+	json_decref(j);
+	reply_free(&r);
+
+	http_get("/api/v1/query?query=up&limit=x", &r);
+	expect_error(&r, 400, "bad_data", "invalid parameter \"limit\"");
+	reply_free(&r);
+}
+END_TEST
+
 START_TEST(test_api_query_exemplars)
 {
 	struct reply r;
@@ -1474,6 +1503,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_query_errors);
 	tcase_add_test(tc, test_api_format_query);
 	tcase_add_test(tc, test_api_query_exemplars);
+	tcase_add_test(tc, test_api_query_limit);
 	tcase_add_test(tc, test_api_query_warnings);
 	suite_add_tcase(s, tc);
 
