@@ -611,6 +611,9 @@ static int range_from_subquery(struct ev *ev, struct pql_node *n, struct rng *ou
 		out->s = arena_alloc(q->a, sizeof(struct rser));
 		return out->s ? 0 : ev_nomem(q);
 	}
+	if ((inner.end - inner.start) / step >= q->opts.max_samples)
+		return ev_fail(q, TS_ERR_LIMIT,
+			       "query processing would load too many samples into memory in query execution");
 	inner.nsteps = (size_t)((inner.end - inner.start) / step) + 1;
 	inner.end = inner.start + (int64_t)(inner.nsteps - 1) * step;
 	struct val v;
@@ -1073,6 +1076,11 @@ static int exec(struct db *db, const char *query, int64_t start, int64_t end, in
 	q.qr = db_querier(db);
 	if (!q.qr) {
 		rc = ts_error_set(err, TS_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (range && (end - start) / step >= q.opts.max_samples) {
+		rc = ts_error_set(err, TS_ERR_LIMIT,
+				  "query processing would load too many samples into memory in query execution");
 		goto fail;
 	}
 	struct ev ev = { &q, start, end, range ? step : 1, 0 };
