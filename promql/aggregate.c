@@ -214,12 +214,12 @@ static int agg_topk(struct ev *ev, struct pql_node *n, const struct val *in, con
 		return 0;
 	}
 	for (size_t i = 0; i < ev->nsteps; i++) {
-		char b[64];
-		pql_fmt_g(param[i], b, sizeof(b));
+		char num[64];
+		pql_fmt_g(param[i], num, sizeof(num));
 		if (param[i] >= 9.2233720368547758e18)
-			return ev_fail(q, TS_ERR_EXEC, "Scalar value %s overflows int64", b);
+			return ev_fail(q, TS_ERR_EXEC, "Scalar value %s overflows int64", num);
 		if (param[i] <= -9.2233720368547758e18)
-			return ev_fail(q, TS_ERR_EXEC, "Scalar value %s underflows int64", b);
+			return ev_fail(q, TS_ERR_EXEC, "Scalar value %s underflows int64", num);
 	}
 	struct kheap *hs = arena_calloc(q->a, ng ? ng : 1, sizeof(*hs));
 	if (!hs)
