@@ -22,6 +22,7 @@ receiver on) wherever a test asks for varve, to debug the harness itself.
 """
 
 import atexit
+import http.client as httpclient
 import json
 import os
 import shutil
@@ -33,9 +34,7 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
 
 # ------------------------------------------------------------ configuration
 
@@ -256,21 +255,28 @@ def start_prometheus(config_yaml, extra_args=(), kind="prometheus",
 
 
 def http(method, url, body=None, headers=None, timeout=15):
-    """One HTTP request; returns (status, headers dict lowercased, body bytes).
+    """One HTTP/1.1 request; returns (status, headers dict lowercased, body
+    bytes).
 
+    Sends exactly the given headers (plus Host, Content-Length and
+    Accept-Encoding: identity): unlike urllib, no default Content-Type.
     Never raises on an HTTP error status; raises OSError on connection
     problems.
     """
-    req = urllib.request.Request(url, data=body, method=method)
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
+    u = urllib.parse.urlsplit(url)
+    conn = httpclient.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status, {k.lower(): v for k, v in r.headers.items()}, \
-                r.read()
-    except urllib.error.HTTPError as e:
-        data = e.read()
-        return e.code, {k.lower(): v for k, v in e.headers.items()}, data
+        path = u.path or "/"
+        if u.query:
+            path += "?" + u.query
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+    except httpclient.HTTPException as e:
+        raise OSError("HTTP protocol error: %r" % e)
+    finally:
+        conn.close()
 
 
 def url_with(base, path, params=None):
