@@ -729,57 +729,77 @@ static void lex_inside_braces(struct pql_lexer *l, struct pql_token *t)
 	}
 }
 
-/* The first token after `[` (and after `(` inside brackets). */
-static bool lex_duration_first(struct pql_lexer *l, struct pql_token *t)
+/*
+ * Inside brackets, until the first number: Prometheus's duration-expression
+ * state. Operators and parentheses keep the state; a number leaves it.
+ */
+static void lex_duration_first(struct pql_lexer *l, struct pql_token *t)
 {
 	char q[16];
-	int r = next(l);
+	int r;
 
-	l->dur_first = false;
+	for (;;) {
+		r = next(l);
+		if (!is_space(r))
+			break;
+		skip_spaces(l);
+	}
 	switch (r) {
 	case EOFCH:
 		errorf(l, t, "unexpected end of input in duration expression");
-		return true;
+		return;
+	case ']':
+		emit(l, t, PQL_T_RIGHT_BRACKET);
+		l->bracket_open = false;
+		l->got_colon = false;
+		l->dur_first = false;
+		return;
 	case ':':
 		emit(l, t, PQL_T_COLON);
 		if (!l->got_duration) {
 			errorf(l, t, "unexpected colon before duration in duration expression");
-			return true;
+			return;
 		}
 		if (l->got_colon) {
 			errorf(l, t, "unexpected repeated colon in duration expression");
-			return true;
+			return;
 		}
 		l->got_colon = true;
-		l->dur_first = true;
-		return true;
+		return;
 	case '(':
 		emit(l, t, PQL_T_LEFT_PAREN);
 		l->paren_depth++;
-		l->dur_first = true;
-		return true;
-	case '+':
-	case '-':
-		emit(l, t, r == '+' ? PQL_T_ADD : PQL_T_SUB);
-		l->dur_first = true;
-		return true;
+		return;
+	case ')':
+		emit(l, t, PQL_T_RIGHT_PAREN);
+		l->paren_depth--;
+		if (l->paren_depth < 0)
+			errorf(l, t, "unexpected right parenthesis ')'");
+		return;
+	case '+': emit(l, t, PQL_T_ADD); return;
+	case '-': emit(l, t, PQL_T_SUB); return;
+	case '*': emit(l, t, PQL_T_MUL); return;
+	case '/': emit(l, t, PQL_T_DIV); return;
+	case '%': emit(l, t, PQL_T_MOD); return;
+	case '^': emit(l, t, PQL_T_POW); return;
+	case ',': emit(l, t, PQL_T_COMMA); return;
 	}
 	if (is_alpha(r)) {
 		if (scan_duration_keyword(l, t))
-			return true;
+			return;
 		quote_rune(r, q, sizeof(q));
 		errorf(l, t, "unexpected character in duration expression: %s", q);
-		return true;
+		return;
 	}
 	if (is_digit(r) || (r == '.' && is_digit(peek(l)))) {
 		backup(l);
 		l->got_duration = true;
+		l->dur_first = false;
 		lex_number_or_duration(l, t);
-		return true;
+		return;
 	}
-	/* everything else is handled like in the statements state */
-	backup(l);
-	return false;
+	quote_rune(r, q, sizeof(q));
+	errorf(l, t, "unexpected character in duration expression: %s", q);
 }
 
 void pql_lexer_next(struct pql_lexer *l, struct pql_token *t)
@@ -811,9 +831,10 @@ void pql_lexer_next(struct pql_lexer *l, struct pql_token *t)
 		}
 		break;
 	}
-	if (l->bracket_open && l->dur_first && lex_duration_first(l, t))
+	if (l->bracket_open && l->dur_first) {
+		lex_duration_first(l, t);
 		return;
-	l->dur_first = false;
+	}
 	r = next(l);
 	if (r == EOFCH) {
 		if (l->paren_depth != 0) {
@@ -901,8 +922,6 @@ void pql_lexer_next(struct pql_lexer *l, struct pql_token *t)
 	case '(':
 		emit(l, t, PQL_T_LEFT_PAREN);
 		l->paren_depth++;
-		if (l->bracket_open)
-			l->dur_first = true;
 		return;
 	case ')':
 		emit(l, t, PQL_T_RIGHT_PAREN);
@@ -958,7 +977,6 @@ void pql_lexer_next(struct pql_lexer *l, struct pql_token *t)
 			}
 			emit(l, t, PQL_T_COLON);
 			l->got_colon = true;
-			l->dur_first = true;
 			return;
 		}
 		if (scan_duration_keyword(l, t))

@@ -489,7 +489,7 @@ static struct pql_node *parse_expr(struct parser *p, int min_prec);
 static struct pql_node *parse_duration_expr(struct parser *p, int min_prec, const char *ctx,
 					    const char *exp);
 
-static bool enter(struct parser *p)
+static bool enter(struct parser *p, size_t pos)
 {
 	size_t max = p->o.max_depth ? p->o.max_depth : PQL_MAX_DEPTH;
 
@@ -497,7 +497,7 @@ static bool enter(struct parser *p)
 		if (!p->failed) {
 			p->failed = true;
 			p->code = TS_ERR_LIMIT;
-			p->err_pos = peek(p)->pos;
+			p->err_pos = pos;
 			snprintf(p->msg, sizeof(p->msg),
 				 "query is nested too deeply (more than %zu levels)", max);
 		}
@@ -556,29 +556,6 @@ static bool metric_identifier(enum pql_tok t)
 	case PQL_T_FILL:
 	case PQL_T_FILL_LEFT:
 	case PQL_T_FILL_RIGHT:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Tokens that can follow a complete expression. */
-static bool follows_expr(enum pql_tok t)
-{
-	enum pql_binop op;
-
-	if (binop_prec(t, &op) != PREC_NONE)
-		return true;
-	switch (t) {
-	case PQL_T_EOF:
-	case PQL_T_RIGHT_PAREN:
-	case PQL_T_COMMA:
-	case PQL_T_LEFT_BRACKET:
-	case PQL_T_LEFT_BRACE:
-	case PQL_T_OFFSET:
-	case PQL_T_AT:
-	case PQL_T_ANCHORED:
-	case PQL_T_SMOOTHED:
 		return true;
 	default:
 		return false;
@@ -1016,7 +993,7 @@ static struct pql_node *parse_duration_expr(struct parser *p, int min_prec, cons
 {
 	struct pql_node *lhs;
 
-	if (!enter(p))
+	if (!enter(p, peek(p)->pos))
 		return NULL;
 	if (at(p, PQL_T_ADD) || at(p, PQL_T_SUB)) {
 		struct pql_token sign = advance(p);
@@ -1307,7 +1284,11 @@ static bool apply_at(struct parser *p, struct pql_node *e)
 			v = -v;
 		if (isinf(v) || isnan(v) || v >= 9223372036854775807.0 ||
 		    v <= -9223372036854775808.0) {
-			fail(p, e->pos.start, "timestamp out of bounds for @ modifier: %f", v);
+			char fbuf[400];
+
+			snprintf(fbuf, sizeof(fbuf), "%f", v);
+			fail(p, e->pos.start, "timestamp out of bounds for @ modifier: %s",
+			     isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "+Inf" : "-Inf") : fbuf);
 			return false;
 		}
 		if (!at_vars(p, e, &atp, &msp))
@@ -1637,8 +1618,9 @@ static struct pql_node *parse_primary(struct parser *p)
 	if (pql_tok_is_aggregator(t.type)) {
 		const struct pql_token *nx = peek_n(p, 1);
 
+		/* otherwise it is a metric name (`sum`, `sum{a="b"}`) */
 		if (nx->type == PQL_T_LEFT_PAREN || nx->type == PQL_T_BY ||
-		    nx->type == PQL_T_WITHOUT || !follows_expr(nx->type)) {
+		    nx->type == PQL_T_WITHOUT) {
 			advance(p);
 			return parse_aggregate(p, &t);
 		}
@@ -1773,7 +1755,7 @@ static struct pql_node *parse_expr(struct parser *p, int min_prec)
 {
 	struct pql_node *lhs;
 
-	if (!enter(p))
+	if (!enter(p, peek(p)->pos))
 		return NULL;
 	lhs = parse_unary(p);
 	while (lhs != NULL && !p->failed) {
@@ -2009,6 +1991,9 @@ static enum pql_type check_node(struct parser *p, struct pql_node *n)
 	if (n == NULL)
 		return PQL_NONE;
 	t = n->type;
+	/* the tree's depth bounds every later recursive walk */
+	if (!enter(p, n->pos.start))
+		return t;
 	switch (n->kind) {
 	case PQL_NODE_AGGREGATE:
 		expect_type(p, n->u.agg.expr, PQL_VECTOR, "aggregation expression");
@@ -2053,6 +2038,7 @@ static enum pql_type check_node(struct parser *p, struct pql_node *n)
 	default:
 		break;
 	}
+	leave(p);
 	return t;
 }
 

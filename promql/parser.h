@@ -20,8 +20,9 @@
 
 struct arena;
 
-/* Deepest expression nesting the parser accepts. */
-#define PQL_MAX_DEPTH 256
+/* Deepest syntax tree the parser accepts (nesting of parentheses, calls,
+ * operands of chained operators...); deeper input is TS_ERR_LIMIT. */
+#define PQL_MAX_DEPTH 1000
 
 /* Parser settings; a zeroed struct means the defaults (all features on). */
 struct pql_parse_opts {
