@@ -99,10 +99,10 @@ static void roundtrip(const struct sample *s, int n)
 /* ------------------------------------------------------------ golden vectors */
 
 struct golden {
-	struct sample s[64]; /* samples from 's' lines */
-	int n;               /* number of samples */
-	uint8_t bytes[512];  /* chunk from 'c' lines */
-	size_t len;          /* chunk length */
+	struct sample s[256]; /* samples from 's' lines */
+	int n;                /* number of samples */
+	uint8_t bytes[4096];  /* chunk from 'c' lines */
+	size_t len;           /* chunk length */
 };
 
 static void golden_load(const char *name, struct golden *g)
@@ -120,7 +120,7 @@ static void golden_load(const char *name, struct golden *g)
 			unsigned long long bits;
 
 			ck_assert_int_eq(sscanf(line + 1, "%lld %llx", &t, &bits), 2);
-			ck_assert_int_lt(g->n, 64);
+			ck_assert_int_lt(g->n, 256);
 			g->s[g->n].t = t;
 			g->s[g->n].bits = bits;
 			g->n++;
@@ -146,6 +146,9 @@ static void golden_load(const char *name, struct golden *g)
 static const char *golden_files[] = {
 	"one_sample.hex", "regular_constant.hex", "dod_buckets.hex",
 	"value_windows.hex", "negative_times.hex",
+	/* captured from a real Prometheus, see the README there */
+	"prom_self_1s.hex", "prom_counter_fast.hex", "prom_gauge_fast.hex",
+	"prom_densest.hex",
 };
 
 START_TEST(test_chunk_xor_golden)
