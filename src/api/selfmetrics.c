@@ -30,11 +30,21 @@
 
 #define MAX_CODES 24
 
+/* Upper bounds (seconds) of the request duration histogram's buckets. */
+static const double duration_buckets[] = { 0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+					    1,     5,     10,   30,   60,  120 };
+#define NBUCKETS (sizeof(duration_buckets) / sizeof(duration_buckets[0]))
+
 struct selfmetrics {
 	double start_time;                               /* process start, Unix seconds */
 	_Atomic(char *) route[SELFMETRICS_MAX_ROUTES];   /* claimed route patterns (owned) */
 	atomic_int code[MAX_CODES];                      /* claimed status codes, 0 = free */
 	atomic_uint_fast64_t req[SELFMETRICS_MAX_ROUTES + 1][MAX_CODES]; /* last row: "other" */
+	/* per route: requests at or below each bucket bound (not cumulative;
+	 * summed at render time), the count above the last, and the sum of
+	 * durations in nanoseconds */
+	atomic_uint_fast64_t dur[SELFMETRICS_MAX_ROUTES + 1][NBUCKETS + 1];
+	atomic_uint_fast64_t dur_sum_ns[SELFMETRICS_MAX_ROUTES + 1];
 	atomic_uint_fast64_t rejected[RW_REASON__COUNT]; /* rejected samples by reason */
 	atomic_uint_fast64_t exemplars;                  /* exemplars received */
 	atomic_uint_fast64_t histograms;                 /* histogram samples received */
@@ -110,18 +120,25 @@ static size_t code_slot(struct selfmetrics *sm, int status)
 	return MAX_CODES;
 }
 
-void selfmetrics_observe_request(const char *route, int status, void *ctx)
+void selfmetrics_observe_request(const char *route, int status, double seconds, void *ctx)
 {
 	struct selfmetrics *sm = ctx;
-	size_t r, c;
+	size_t r, c, b;
 
 	if (!sm)
 		return;
 	r = route_slot(sm, route);
 	c = code_slot(sm, status);
-	if (c == MAX_CODES)
-		return;
-	atomic_fetch_add_explicit(&sm->req[r][c], 1, memory_order_relaxed);
+	if (c < MAX_CODES)
+		atomic_fetch_add_explicit(&sm->req[r][c], 1, memory_order_relaxed);
+	if (!(seconds >= 0))
+		seconds = 0;
+	for (b = 0; b < NBUCKETS && seconds > duration_buckets[b]; b++)
+		;
+	atomic_fetch_add_explicit(&sm->dur[r][b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&sm->dur_sum_ns[r],
+				  (uint_fast64_t)(seconds < 1e9 ? seconds * 1e9 : 1e18),
+				  memory_order_relaxed);
 }
 
 void selfmetrics_add_write(struct selfmetrics *sm, const struct rw_result *res)
@@ -276,6 +293,51 @@ static void render_http(struct selfmetrics *sm, struct buf *out)
 	}
 }
 
+static void render_durations(struct selfmetrics *sm, struct buf *out)
+{
+	size_t r, b;
+	char *route;
+	uint64_t cum, n;
+
+	family(out, "varve_http_request_duration_seconds", "histogram",
+	       "Time from request line to queued response, by route pattern.");
+	for (r = 0; r <= SELFMETRICS_MAX_ROUTES; r++) {
+		const char *name;
+
+		route = r < SELFMETRICS_MAX_ROUTES ? atomic_load(&sm->route[r]) : NULL;
+		if (r < SELFMETRICS_MAX_ROUTES && !route)
+			continue;
+		name = route ? route : "other";
+		cum = 0;
+		for (b = 0; b <= NBUCKETS; b++)
+			cum += atomic_load_explicit(&sm->dur[r][b], memory_order_relaxed);
+		if (!cum)
+			continue;
+		cum = 0;
+		for (b = 0; b <= NBUCKETS; b++) {
+			n = atomic_load_explicit(&sm->dur[r][b], memory_order_relaxed);
+			cum += n;
+			buf_addstr(out, "varve_http_request_duration_seconds_bucket{handler=\"");
+			label_value(out, name);
+			if (b < NBUCKETS) {
+				buf_addstr(out, "\",le=\"");
+				buf_add_float(out, duration_buckets[b]);
+				buf_printf(out, "\"} %llu\n", (unsigned long long)cum);
+			} else {
+				buf_printf(out, "\",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+			}
+		}
+		buf_addstr(out, "varve_http_request_duration_seconds_sum{handler=\"");
+		label_value(out, name);
+		buf_printf(out, "\"} %.9f\n",
+			   (double)atomic_load_explicit(&sm->dur_sum_ns[r], memory_order_relaxed) /
+				   1e9);
+		buf_addstr(out, "varve_http_request_duration_seconds_count{handler=\"");
+		label_value(out, name);
+		buf_printf(out, "\"} %llu\n", (unsigned long long)cum);
+	}
+}
+
 void selfmetrics_render(struct selfmetrics *sm, struct db *db, struct buf *out)
 {
 	size_t i;
@@ -309,5 +371,6 @@ void selfmetrics_render(struct selfmetrics *sm, struct db *db, struct buf *out)
 	buf_printf(out, "varve_remote_write_metadata_total %llu\n",
 		   (unsigned long long)atomic_load(&sm->metadata));
 	render_http(sm, out);
+	render_durations(sm, out);
 	render_process(sm, out);
 }

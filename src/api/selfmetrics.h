@@ -17,6 +17,7 @@
  *   varve_remote_write_metadata_total             counter
  *   varve_rejected_samples_total{reason}          counter
  *   varve_http_requests_total{handler,code}       counter (handler = route pattern)
+ *   varve_http_request_duration_seconds{handler}  histogram
  *   process_start_time_seconds, process_resident_memory_bytes,
  *   process_virtual_memory_bytes, process_cpu_seconds_total, process_open_fds
  */
@@ -39,13 +40,14 @@ struct selfmetrics *selfmetrics_new(void);
 void selfmetrics_free(struct selfmetrics *sm);
 
 /*
- * Count one answered HTTP request. Matches http_observer_fn, so it can be
+ * Count one answered HTTP request and its duration. Matches
+ * http_observer_fn, so it can be
  * the server's observer with sm as context. route is the route pattern;
  * at most SELFMETRICS_MAX_ROUTES distinct patterns are kept (others count
  * under "other"). Thread-safe.
  */
 #define SELFMETRICS_MAX_ROUTES 48
-void selfmetrics_observe_request(const char *route, int status, void *sm);
+void selfmetrics_observe_request(const char *route, int status, double seconds, void *sm);
 
 /* Add the counts of one remote_write request. Thread-safe. */
 void selfmetrics_add_write(struct selfmetrics *sm, const struct rw_result *res);

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/arena.h"
@@ -68,6 +69,7 @@ struct req_state {
 	bool form;                  /* body is application/x-www-form-urlencoded */
 	bool too_large;             /* body went over max_body_bytes */
 	bool responded;             /* a response was queued early */
+	struct timespec t0;         /* when the request line arrived (CLOCK_MONOTONIC) */
 	const struct route *route;  /* matched route, NULL for 404 */
 	struct buf body;            /* body bytes received so far */
 	struct http_request req;    /* what the handler sees */
@@ -254,6 +256,7 @@ static struct req_state *req_state_new(struct http_server *srv, const char *uri)
 	}
 	st->srv = srv;
 	st->arena = a;
+	clock_gettime(CLOCK_MONOTONIC, &st->t0);
 	st->uri = uri ? arena_strdup(a, uri) : NULL;
 	st->body = (struct buf)BUF_INIT;
 	return st;
@@ -303,6 +306,26 @@ static void log_failure(const struct req_state *st, int status, const char *body
 		log_quote(line, why, sizeof(why)));
 }
 
+/* Seconds since the request began. */
+static double elapsed(const struct req_state *st)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - st->t0.tv_sec) + (double)(now.tv_nsec - st->t0.tv_nsec) / 1e9;
+}
+
+/* One debug line per answered request: method, path, status, size, time. */
+static void log_request(const struct req_state *st, int status, size_t len, double secs)
+{
+	char path[256];
+
+	log_msg(LOG_DEBUG, "request", "method=%s path=%s status=%d bytes=%zu duration_ms=%.3f",
+		st->req.method ? st->req.method : "?",
+		log_quote(st->req.path ? st->req.path : "?", path, sizeof(path)), status, len,
+		secs * 1e3);
+}
+
 /* Queue resp on conn and report it to the observer. Frees resp's body. */
 static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection *conn,
 				     struct http_response *resp)
@@ -310,6 +333,7 @@ static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 	size_t len, i;
+	double secs;
 	char *data;
 
 	if (!buf_ok(&resp->body)) {
@@ -336,8 +360,11 @@ static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection
 		MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_value[i]);
 	ret = MHD_queue_response(conn, (unsigned)resp->status, r);
 	MHD_destroy_response(r);
+	secs = elapsed(st);
+	if (log_enabled(LOG_DEBUG))
+		log_request(st, resp->status, len, secs);
 	if (st->srv->opts.observer)
-		st->srv->opts.observer(st->route ? st->route->path : "other", resp->status,
+		st->srv->opts.observer(st->route ? st->route->path : "other", resp->status, secs,
 				       st->srv->opts.observer_ctx);
 	return ret;
 }

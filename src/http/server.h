@@ -75,8 +75,9 @@ typedef void (*http_handler_fn)(struct http_request *req, struct http_response *
 				void *ctx);
 
 /* Called after each response is queued, from the serving thread: the
- * route pattern ("other" when no route matched) and the status. */
-typedef void (*http_observer_fn)(const char *route, int status, void *ctx);
+ * route pattern ("other" when no route matched), the status, and the
+ * seconds from the request line to the queued response. */
+typedef void (*http_observer_fn)(const char *route, int status, double seconds, void *ctx);
 
 struct http_server_opts {
 	size_t max_body_bytes; /* largest accepted request body (32 MiB when 0) */

@@ -26,6 +26,11 @@ void log_set_level(enum log_level level)
 	atomic_store(&log_level, (int)level);
 }
 
+bool log_enabled(enum log_level level)
+{
+	return (int)level >= atomic_load(&log_level);
+}
+
 char *log_quote(const char *s, char *out, size_t cap)
 {
 	size_t o = 0;

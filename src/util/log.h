@@ -13,6 +13,7 @@
 #ifndef VARVE_UTIL_LOG_H
 #define VARVE_UTIL_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level {
@@ -24,6 +25,9 @@ enum log_level {
 
 /* Records below level are dropped (default LOG_INFO). */
 void log_set_level(enum log_level level);
+
+/* True when records of level are written (to skip building costly ones). */
+bool log_enabled(enum log_level level);
 
 /*
  * Write a record: msg is the human message (any text, quoted for you);

@@ -1088,6 +1088,11 @@ START_TEST(test_api_metrics)
 	ck_assert_ptr_nonnull(
 		strstr(r.body, "varve_http_requests_total{handler=\"/-/healthy\",code=\"200\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(r.body, "varve_build_info{version=\""));
+	ck_assert_ptr_nonnull(strstr(r.body, "# TYPE varve_http_request_duration_seconds histogram\n"));
+	ck_assert_ptr_nonnull(strstr(
+		r.body, "varve_http_request_duration_seconds_bucket{handler=\"/-/healthy\",le=\"+Inf\"} 1\n"));
+	ck_assert_ptr_nonnull(strstr(
+		r.body, "varve_http_request_duration_seconds_count{handler=\"/api/v1/write\"} 1\n"));
 	ck_assert_ptr_nonnull(strstr(r.body, "\nprocess_resident_memory_bytes "));
 	ck_assert_ptr_nonnull(strstr(r.body, "\nprocess_start_time_seconds "));
 	/* every family has HELP and TYPE */
