@@ -30,6 +30,14 @@
  * Timestamp arithmetic is done in uint64_t so that wrapping deltas (huge
  * jumps, decreasing timestamps) are defined behaviour and match the
  * two's complement results of the reference encoder.
+ *
+ * Resume rebuilds the state by decoding. A chunk in which no window was
+ * opened yet resumes with "no window", exactly like the one-shot encoder,
+ * so resume-then-append writes the same bytes as appending all at once.
+ * (Prometheus's re-opened appender starts from a 0/0 window instead and
+ * may then write '10' + 64 bits; the decoder reads that as a reuse of the
+ * full window, as Prometheus's does.) The 16-bit count caps a chunk at
+ * 65535 samples: append refuses the next one whatever the capacity.
  */
 #include "tsdb/chunk_xor.h"
 
