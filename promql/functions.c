@@ -19,6 +19,7 @@
 #include <pcre2.h>
 
 #include "promql/engine_int.h"
+#include "util/buf.h"
 
 static int eval_scalar(struct ev *ev, struct pql_node *n, double **out)
 {
@@ -1529,6 +1530,353 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 	return 0;
 }
 
+/* ------------------------------------------------------------ info() */
+
+static const char *const info_id_labels[] = { "instance", "job" };
+
+static bool stale(double d)
+{
+	uint64_t b;
+	memcpy(&b, &d, sizeof(b));
+	return b == 0x7ff0000000000002ULL;
+}
+
+/* Go's regexp.QuoteMeta into b. */
+static void quote_meta(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		if (strchr("\\.+*?()|[]{}^$", *s))
+			buf_addch(b, '\\');
+		buf_addch(b, *s);
+	}
+}
+
+/* Identity of an info series (or a base series) for one info metric name. */
+static uint64_t info_sig(const char *name, const struct labels *ls)
+{
+	struct label l[3];
+	struct labels k = { l, 0 };
+	l[k.n].name = LABEL_NAME;
+	l[k.n++].value = name;
+	for (int i = 0; i < 2; i++) {
+		const char *v = labels_get(ls, info_id_labels[i]);
+		if (v) {
+			l[k.n].name = info_id_labels[i];
+			l[k.n++].value = v;
+		}
+	}
+	labels_sort(&k);
+	return lbl_sig(&k, false, NULL, 0, false);
+}
+
+static bool all_match(const struct matcher *const *ms, size_t n, const char *v)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!matcher_matches(ms[i], v))
+			return false;
+	return true;
+}
+
+/* Where the base argument reads its samples: an @ time or the step
+ * time, minus the offsets on the way to its first selector. */
+struct info_ref {
+	bool at;        /* pinned by an @ */
+	int64_t at_ms;  /* the @ time */
+	int64_t offset; /* total offset (ms) */
+};
+
+static bool info_ref_find(struct qctx *q, struct pql_node *n, struct info_ref *r)
+{
+	struct pql_node *kids[16];
+	switch (n->kind) {
+	case PQL_NODE_VECTOR:
+		if (n->u.vs.at != PQL_AT_NONE) {
+			r->at = true;
+			r->at_ms = n->u.vs.at == PQL_AT_START ? q->qstart
+				   : n->u.vs.at == PQL_AT_END ? q->qend : n->u.vs.at_ms;
+			r->offset = n->u.vs.offset_ms;
+		} else {
+			r->offset += n->u.vs.offset_ms;
+		}
+		return true;
+	case PQL_NODE_SUBQUERY: {
+		struct info_ref save = *r;
+		if (n->u.sq.at != PQL_AT_NONE) {
+			r->at = true;
+			r->at_ms = n->u.sq.at == PQL_AT_START ? q->qstart
+				   : n->u.sq.at == PQL_AT_END ? q->qend : n->u.sq.at_ms;
+			r->offset = n->u.sq.offset_ms;
+		} else {
+			r->offset += n->u.sq.offset_ms;
+		}
+		if (info_ref_find(q, n->u.sq.expr, r))
+			return true;
+		*r = save;
+		return false;
+	}
+	default:
+		break;
+	}
+	size_t k = pql_node_children(n, kids, 16);
+	for (size_t i = 0; i < k && i < 16; i++)
+		if (info_ref_find(q, kids[i], r))
+			return true;
+	return false;
+}
+
+/*
+ * info(v [, {selector}]): add the data labels of matching info series
+ * (target_info by default) that share instance/job with each series.
+ */
+static int fn_info(struct ev *ev, const struct pql_call *c, struct val *out)
+{
+	struct qctx *q = ev->q;
+	struct val base;
+	int rc = ev_eval(ev, c->args[0], &base);
+	if (rc)
+		return rc;
+	const struct pql_vector_sel *sel = c->nargs > 1 ? &pql_unparen(c->args[1])->u.vs : NULL;
+	struct info_ref rt = { false, 0, 0 };
+	info_ref_find(ev->q, c->args[0], &rt);
+	size_t nsel = sel ? sel->nmatchers : 0;
+	/* name matchers pick info metrics; the others are data label matchers */
+	const struct matcher **namem = arena_alloc(q->a, (nsel + 1) * sizeof(*namem));
+	const struct matcher **datam = arena_alloc(q->a, (nsel + 1) * sizeof(*datam));
+	size_t nname = 0, ndata = 0;
+	if (!namem || !datam)
+		return ev_nomem(q);
+	for (size_t i = 0; i < nsel; i++) {
+		if (strcmp(sel->matchers[i].name, LABEL_NAME) == 0)
+			namem[nname++] = &sel->matchers[i];
+		else
+			datam[ndata++] = &sel->matchers[i];
+	}
+	/* without a positive __name__ matcher the info metrics are target_info,
+	 * or every *_info metric when only negative ones were given */
+	bool positive = false;
+	for (size_t i = 0; i < nname; i++)
+		positive = positive || namem[i]->type == MATCHER_EQ || namem[i]->type == MATCHER_RE;
+	struct matcher deflt;
+	memset(&deflt, 0, sizeof(deflt));
+	bool use_default = !positive;
+	if (use_default) {
+		rc = nname ? matcher_init(&deflt, MATCHER_RE, LABEL_NAME, ".+_info", NULL)
+			   : matcher_init(&deflt, MATCHER_EQ, LABEL_NAME, "target_info", NULL);
+		if (rc)
+			return ev_nomem(q);
+		namem[nname++] = &deflt;
+	}
+	/* do not enrich info series themselves */
+	bool *ignore = arena_calloc(q->a, base.n ? base.n : 1, sizeof(bool));
+	if (!ignore) {
+		matcher_release(&deflt);
+		return ev_nomem(q);
+	}
+	for (size_t k = 0; k < base.n; k++) {
+		const char *nm = labels_get(&base.s[k].ls, LABEL_NAME);
+		ignore[k] = all_match(namem, nname, nm ? nm : "");
+	}
+	/* select info series whose identifying labels occur in the base */
+	struct buf res[2] = { BUF_INIT, BUF_INIT };
+	bool have[2] = { false, false };
+	for (int li = 0; li < 2; li++) {
+		for (size_t k = 0; k < base.n; k++) {
+			const char *v = labels_get(&base.s[k].ls, info_id_labels[li]);
+			if (ignore[k] || !v)
+				continue;
+			bool dup = false;
+			for (size_t j = 0; j < k && !dup; j++) {
+				const char *w = labels_get(&base.s[j].ls, info_id_labels[li]);
+				dup = !ignore[j] && w && strcmp(v, w) == 0;
+			}
+			if (dup)
+				continue;
+			if (have[li])
+				buf_addch(&res[li], '|');
+			quote_meta(&res[li], v);
+			have[li] = true;
+		}
+	}
+	struct series_set set;
+	memset(&set, 0, sizeof(set));
+	bool fetched = false;
+	if (have[0] || have[1]) {
+		struct matcher ms[64];
+		struct matcher idm[2];
+		size_t nm = 0, nid = 0;
+		memset(idm, 0, sizeof(idm));
+		if (use_default)
+			ms[nm++] = deflt;
+		for (int li = 0; li < 2 && !rc; li++) {
+			if (!have[li])
+				continue;
+			struct ts_error err;
+			rc = matcher_init(&idm[nid], MATCHER_RE, info_id_labels[li], res[li].data, &err);
+			if (!rc)
+				ms[nm++] = idm[nid++];
+		}
+		for (size_t i = 0; i < nsel && nm < 64; i++)
+			ms[nm++] = sel->matchers[i];
+		if (!rc) {
+			/* the first selector's @ and offset place the lookup window */
+			int64_t lb = q->opts.lookback_ms;
+			struct ts_error err;
+			memset(&err, 0, sizeof(err));
+			int64_t lo = (rt.at ? rt.at_ms : ev->start) - rt.offset;
+			int64_t hi = (rt.at ? rt.at_ms : ev->end) - rt.offset;
+			rc = querier_select(q->qr, ms, nm, lo - lb + 1, hi, true, 0, &set, &err);
+			if (rc)
+				rc = ev_fail(q, rc, "%s", err.msg);
+			else
+				fetched = true;
+		}
+		for (size_t i = 0; i < nid; i++)
+			matcher_release(&idm[i]);
+	}
+	buf_release(&res[0]);
+	buf_release(&res[1]);
+	matcher_release(&deflt);
+	if (rc) {
+		if (fetched)
+			series_set_release(&set);
+		return rc;
+	}
+	/* per info series: its newest sample time at every step (lookback),
+	 * looked up at the reference time of the base selector */
+	size_t ni = fetched ? set.n : 0;
+	int64_t **its = arena_calloc(q->a, ni ? ni : 1, sizeof(int64_t *));
+	uint64_t **bsig = arena_calloc(q->a, base.n ? base.n : 1, sizeof(uint64_t *));
+	const char **names = arena_calloc(q->a, ni ? ni : 1, sizeof(char *));
+	uint64_t *isig = arena_calloc(q->a, ni ? ni : 1, sizeof(uint64_t));
+	size_t nnames = 0;
+	if (!its || !bsig || !names || !isig) {
+		if (fetched)
+			series_set_release(&set);
+		return ev_nomem(q);
+	}
+	for (size_t s = 0; s < ni; s++) {
+		const struct series *se = &set.s[s];
+		const char *nm = labels_get(&se->labels, LABEL_NAME);
+		nm = nm ? nm : "";
+		isig[s] = info_sig(nm, &se->labels);
+		if (!lbl_in(nm, names, nnames))
+			names[nnames++] = arena_strdup(q->a, nm);
+		its[s] = arena_alloc(q->a, ev->nsteps * sizeof(int64_t));
+		if (!its[s] || !names[nnames - 1]) {
+			series_set_release(&set);
+			return ev_nomem(q);
+		}
+		for (size_t i = 0; i < ev->nsteps; i++) {
+			int64_t ref = (rt.at ? rt.at_ms : ev_ts(ev, i)) - rt.offset;
+			size_t j = 0;
+			its[s][i] = INT64_MIN;
+			while (j < se->n && se->t[j] <= ref)
+				j++;
+			if (j > 0 && se->t[j - 1] > ref - q->opts.lookback_ms && !stale(se->v[j - 1]))
+				its[s][i] = se->t[j - 1];
+		}
+	}
+	for (size_t k = 0; k < base.n; k++) {
+		bsig[k] = arena_alloc(q->a, (nnames ? nnames : 1) * sizeof(uint64_t));
+		if (!bsig[k]) {
+			if (fetched)
+				series_set_release(&set);
+			return ev_nomem(q);
+		}
+		for (size_t m = 0; m < nnames; m++)
+			bsig[k][m] = info_sig(names[m], &base.s[k].ls);
+	}
+	struct vbuild b;
+	vb_init(&b, ev);
+	long *pick = arena_alloc(q->a, (ni ? ni : 1) * sizeof(long));
+	for (size_t i = 0; i < ev->nsteps && !rc && pick; i++) {
+		/* the newest info series per identity at this step */
+		size_t np = 0;
+		for (size_t s = 0; s < ni && !rc; s++) {
+			if (its[s][i] == INT64_MIN)
+				continue;
+			size_t p;
+			for (p = 0; p < np; p++)
+				if (isig[pick[p]] == isig[s])
+					break;
+			if (p == np) {
+				pick[np++] = (long)s;
+				continue;
+			}
+			int64_t old = its[pick[p]][i], now = its[s][i];
+			if (now > old) {
+				pick[p] = (long)s;
+			} else if (now == old) {
+				char x[1024], y[1024];
+				labels_format(&set.s[pick[p]].labels, x, sizeof(x));
+				labels_format(&set.s[s].labels, y, sizeof(y));
+				rc = ev_fail(q, TS_ERR_EXEC,
+					     "found duplicate series for info metric: existing %s @ %lld, new %s @ %lld",
+					     x, (long long)old, y, (long long)now);
+			}
+		}
+		for (size_t k = 0; k < base.n && !rc; k++) {
+			const struct vser *bs = &base.s[k];
+			if (!bs->ok[i])
+				continue;
+			if (ignore[k]) {
+				rc = vb_add(&b, &bs->ls, bs->drop_name, i, bs->v[i]);
+				continue;
+			}
+			struct labels add = { NULL, 0 };
+			size_t seen = 0;
+			for (size_t m = 0; m < nnames && !rc; m++) {
+				const struct series *is = NULL;
+				for (size_t p = 0; p < np; p++)
+					if (isig[pick[p]] == bsig[k][m]) {
+						is = &set.s[pick[p]];
+						break;
+					}
+				if (!is)
+					continue;
+				seen++;
+				for (size_t li = 0; li < is->labels.n; li++) {
+					const struct label *l = &is->labels.v[li];
+					if (strcmp(l->name, LABEL_NAME) == 0)
+						continue;
+					bool listed = false;
+					for (size_t d = 0; d < ndata; d++)
+						listed = listed || strcmp(datam[d]->name, l->name) == 0;
+					if (ndata && !listed)
+						continue;
+					const char *have_v = labels_get(&add, l->name);
+					if (have_v && strcmp(have_v, l->value) != 0) {
+						rc = ev_fail(q, TS_ERR_EXEC, "conflicting label: %s", l->name);
+						break;
+					}
+					if (labels_get(&bs->ls, l->name))
+						continue;
+					add = lbl_set(q, &add, l->name, l->value);
+				}
+			}
+			if (rc)
+				break;
+			if (!seen) {
+				bool all_empty = true;
+				for (size_t d = 0; d < ndata; d++)
+					all_empty = all_empty && matcher_matches(datam[d], "");
+				if (!all_empty)
+					continue;
+			}
+			struct labels ls = bs->ls;
+			for (size_t a = 0; a < add.n; a++)
+				ls = lbl_set(q, &ls, add.v[a].name, add.v[a].value);
+			rc = vb_add(&b, &ls, bs->drop_name, i, bs->v[i]);
+		}
+	}
+	if (fetched)
+		series_set_release(&set);
+	vb_finish(&b, out);
+	if (!pick && !rc)
+		return ev_nomem(q);
+	return rc;
+}
+
 int ev_call(struct ev *ev, struct pql_node *n, struct val *out)
 {
 	const struct pql_call *c = &n->u.call;
@@ -1588,6 +1936,8 @@ int ev_call(struct ev *ev, struct pql_node *n, struct val *out)
 		return fn_des(ev, c, out);
 	case PQL_FN_HISTOGRAM_QUANTILES:
 		return fn_histogram_quantiles(ev, c, out);
+	case PQL_FN_INFO:
+		return fn_info(ev, c, out);
 	case PQL_FN_TIMESTAMP:
 		return fn_timestamp(ev, c, out);
 	case PQL_FN_VECTOR:
