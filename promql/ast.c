@@ -72,7 +72,9 @@ static const struct pql_func funcs[] = {
 	{ PQL_FN_LOG10, "log10", { V }, 1, 0, V, false },
 	{ PQL_FN_LOG2, "log2", { V }, 1, 0, V, false },
 	{ PQL_FN_MAD_OVER_TIME, "mad_over_time", { M }, 1, 0, V, true },
+	{ PQL_FN_MAX_OF, "max_of", { S, S }, 2, 0, S, false },
 	{ PQL_FN_MAX_OVER_TIME, "max_over_time", { M }, 1, 0, V, false },
+	{ PQL_FN_MIN_OF, "min_of", { S, S }, 2, 0, S, false },
 	{ PQL_FN_MIN_OVER_TIME, "min_over_time", { M }, 1, 0, V, false },
 	{ PQL_FN_MINUTE, "minute", { V }, 1, 1, V, false },
 	{ PQL_FN_MONTH, "month", { V }, 1, 1, V, false },
@@ -176,6 +178,8 @@ const char *pql_binop_str(enum pql_binop op)
 	case PQL_OP_AND: return "and";
 	case PQL_OP_OR: return "or";
 	case PQL_OP_UNLESS: return "unless";
+	case PQL_OP_TRIM_UPPER: return "</";
+	case PQL_OP_TRIM_LOWER: return ">/";
 	}
 	return "?";
 }

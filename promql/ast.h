@@ -111,6 +111,8 @@ enum pql_binop {
 	PQL_OP_AND,     /* and */
 	PQL_OP_OR,      /* or */
 	PQL_OP_UNLESS,  /* unless */
+	PQL_OP_TRIM_UPPER, /* </ : native histograms, drop buckets above rhs */
+	PQL_OP_TRIM_LOWER, /* >/ : native histograms, drop buckets below rhs */
 };
 
 /* Aggregation operators. */
@@ -255,6 +257,8 @@ enum pql_func_id {
 	PQL_FN_TS_OF_MIN_OVER_TIME,          /* experimental */
 	PQL_FN_VECTOR,
 	PQL_FN_YEAR,
+	PQL_FN_MIN_OF,                       /* min_of(scalar, scalar) */
+	PQL_FN_MAX_OF,                       /* max_of(scalar, scalar) */
 };
 
 #define PQL_FUNC_MAX_ARGTYPES 5

@@ -638,6 +638,10 @@ static bool scan_duration_keyword(struct pql_lexer *l, struct pql_token *t)
 		emit(l, t, PQL_T_MIN_OF);
 	} else if (word_ieq(w, n, "max_of")) {
 		emit(l, t, PQL_T_MAX_OF);
+	} else if (word_ieq(w, n, "min")) {
+		emit(l, t, PQL_T_MIN); /* older spelling of min_of */
+	} else if (word_ieq(w, n, "max")) {
+		emit(l, t, PQL_T_MAX);
 	} else {
 		return false;
 	}
@@ -900,6 +904,9 @@ void pql_lexer_next(struct pql_lexer *l, struct pql_token *t)
 		if (peek(l) == '=') {
 			next(l);
 			emit(l, t, PQL_T_LTE);
+		} else if (peek(l) == '/') {
+			next(l);
+			emit(l, t, PQL_T_TRIM_UPPER);
 		} else {
 			emit(l, t, PQL_T_LSS);
 		}
@@ -908,6 +915,9 @@ void pql_lexer_next(struct pql_lexer *l, struct pql_token *t)
 		if (peek(l) == '=') {
 			next(l);
 			emit(l, t, PQL_T_GTE);
+		} else if (peek(l) == '/') {
+			next(l);
+			emit(l, t, PQL_T_TRIM_LOWER);
 		} else {
 			emit(l, t, PQL_T_GTR);
 		}

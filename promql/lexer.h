@@ -52,6 +52,8 @@ enum pql_tok {
 	PQL_T_LUNLESS,
 	PQL_T_ATAN2,
 	PQL_T_AT,                /* @ */
+	PQL_T_TRIM_UPPER,        /* </ */
+	PQL_T_TRIM_LOWER,        /* >/ */
 	PQL_T_OPS_END,
 	/* aggregators */
 	PQL_T_AGGS_START,

@@ -480,6 +480,8 @@ static int binop_prec(enum pql_tok t, enum pql_binop *op)
 	case PQL_T_DIV: *op = PQL_OP_DIV; return PREC_MUL;
 	case PQL_T_MOD: *op = PQL_OP_MOD; return PREC_MUL;
 	case PQL_T_ATAN2: *op = PQL_OP_ATAN2; return PREC_MUL;
+	case PQL_T_TRIM_UPPER: *op = PQL_OP_TRIM_UPPER; return PREC_MUL;
+	case PQL_T_TRIM_LOWER: *op = PQL_OP_TRIM_LOWER; return PREC_MUL;
 	case PQL_T_POW: *op = PQL_OP_POW; return PREC_POW;
 	default: return PREC_NONE;
 	}
@@ -903,6 +905,12 @@ static struct pql_node *parse_dur_call(struct parser *p, const struct pql_token 
 
 static bool is_min_max_of(struct parser *p, const struct pql_token *t, enum pql_durop *op)
 {
+	/* min(a, b) / max(a, b) are the older spellings */
+	if ((t->type == PQL_T_MIN || t->type == PQL_T_MAX) &&
+	    peek_n(p, 1)->type == PQL_T_LEFT_PAREN) {
+		*op = t->type == PQL_T_MIN ? PQL_DUR_MIN_OF : PQL_DUR_MAX_OF;
+		return true;
+	}
 	if (t->type == PQL_T_MIN_OF ||
 	    (t->type == PQL_T_IDENTIFIER && tok_ieq(p->in, t, "min_of"))) {
 		*op = PQL_DUR_MIN_OF;
@@ -1095,21 +1103,16 @@ static bool dur_value(struct parser *p, struct pql_node *d, bool positive, int64
 	}
 	*expr = d;
 	*ms = 0;
+	(void)positive;
+	/* Expressions are checked when the engine resolves them
+	 * (pql_ast_resolve_durations), as Prometheus does; a constant one
+	 * gets its value now so that printing and simple users need not. */
 	if (!pql_duration_is_const(d))
 		return true;
 	ts_error_clear(&e);
-	if (pql_duration_eval(d, 0, 0, &s, &e)) {
-		fail(p, d->pos.start, "%s", e.msg);
-		return false;
-	}
-	if (isnan(s) || s > 9223372036.854775 || s < -9223372036.854775) {
-		fail(p, d->pos.start, "duration is out of range");
-		return false;
-	}
-	if (positive && s <= 0) {
-		fail(p, d->pos.start, "duration must be greater than 0");
-		return false;
-	}
+	if (pql_duration_eval(d, 0, 0, &s, &e) || isnan(s) || s > 9223372036.854775 ||
+	    s < -9223372036.854775)
+		return true;
 	*ms = (int64_t)(s * 1000.0);
 	return true;
 }
@@ -1625,9 +1628,11 @@ static struct pql_node *parse_primary(struct parser *p)
 			return parse_aggregate(p, &t);
 		}
 	}
+	/* start() end() step() range() are experimental functions; without
+	 * them the words are metric names, as in Prometheus */
 	if (t.type == PQL_T_IDENTIFIER ||
-	    ((t.type == PQL_T_START || t.type == PQL_T_END || t.type == PQL_T_STEP ||
-	      t.type == PQL_T_RANGE))) {
+	    (!p->o.no_experimental && (t.type == PQL_T_START || t.type == PQL_T_END ||
+				       t.type == PQL_T_STEP || t.type == PQL_T_RANGE))) {
 		if (peek_n(p, 1)->type == PQL_T_LEFT_PAREN) {
 			advance(p);
 			return parse_call(p, &t);
