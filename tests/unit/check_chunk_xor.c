@@ -528,6 +528,34 @@ START_TEST(test_chunk_xor_cap_too_small_first)
 }
 END_TEST
 
+START_TEST(test_chunk_xor_count_cap)
+{
+	/* the 16-bit count: sample 65536 is refused even with room left */
+	size_t cap = 64 + 65535 / 4 + 1024;
+	uint8_t *buf = malloc(cap);
+	struct xor_enc e;
+	struct xor_iter it;
+	int64_t t;
+	double v;
+	long i, n = 0;
+
+	ck_assert_ptr_nonnull(buf);
+	xor_enc_init(&e, buf, cap);
+	for (i = 0; i < 65535; i++)
+		ck_assert(xor_enc_append(&e, i * 1000, 7.0));
+	ck_assert_uint_eq(xor_chunk_num_samples(buf, xor_enc_len(&e)), 65535);
+	ck_assert(!xor_enc_append(&e, i * 1000, 7.0));
+	ck_assert_uint_eq(e.num, 65535);
+	xor_iter_init(&it, buf, xor_enc_len(&e));
+	while (xor_iter_next(&it, &t, &v) == 1) {
+		ck_assert(t == n * 1000 && v == 7.0);
+		n++;
+	}
+	ck_assert_int_eq(n, 65535);
+	free(buf);
+}
+END_TEST
+
 /* ------------------------------------------------------------ hostile bytes */
 
 START_TEST(test_chunk_xor_truncated)
@@ -680,6 +708,7 @@ Suite *chunk_xor_suite(void)
 	tcase_add_test(tc, test_chunk_xor_resume_rejects_bad);
 	tcase_add_test(tc, test_chunk_xor_buffer_full);
 	tcase_add_test(tc, test_chunk_xor_cap_too_small_first);
+	tcase_add_test(tc, test_chunk_xor_count_cap);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile");
