@@ -689,8 +689,34 @@ class Runner:
             print("    " + line)
         sys.stdout.flush()
 
+    def check_sanitizers(self):
+        """Fail if any varve log holds an ASan/UBSan/LSan report."""
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                 "runtime error:", "ERROR: ThreadSanitizer",
+                 "WARNING: ThreadSanitizer")
+        bad = []
+        for s in self.logs:
+            if s.kind != "varve":
+                continue
+            try:
+                with open(s.log, "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            for line in text.splitlines():
+                if any(m in line for m in marks):
+                    bad.append("%s: %s" % (s.log, line.strip()))
+        check(not bad, "sanitizer reports:\n" + "\n".join(bad[:20]))
+
     def finish(self):
         """Print the summary (and server logs on failure); exit status."""
+        if any(s.kind == "varve" for s in self.logs):
+            # Every varve of this script must have stopped by now.
+            for s in self.logs:
+                if s.kind == "varve" and s.proc.poll() is None:
+                    s.stop()
+            self.case("no sanitizer reports in varve logs",
+                      self.check_sanitizers)
         if self.failed:
             for s in self.logs:
                 print("---- last lines of %s log (%s)" % (s.kind, s.log))
