@@ -120,10 +120,16 @@ static uint64_t *signatures(struct ev *ev, const struct val *v, const struct pql
 	return sig;
 }
 
-/* A small open-addressing map from signature to an int. */
+/*
+ * A small open-addressing map from signature to a long, cleared in O(1)
+ * per step by bumping a generation: a slot is in use when its generation
+ * is the current one.
+ */
 struct sigmap {
 	uint64_t *key; /* signatures */
-	long *val;     /* values; -1 = empty slot */
+	long *val;     /* values */
+	uint32_t *gen; /* generation of each slot */
+	uint32_t cur;  /* current generation (>= 1) */
 	size_t cap;    /* power of two */
 };
 
@@ -134,9 +140,12 @@ static bool sigmap_init(struct sigmap *m, size_t n)
 		m->cap *= 2;
 	m->key = malloc(m->cap * sizeof(*m->key));
 	m->val = malloc(m->cap * sizeof(*m->val));
-	if (!m->key || !m->val) {
+	m->gen = calloc(m->cap, sizeof(*m->gen));
+	m->cur = 1;
+	if (!m->key || !m->val || !m->gen) {
 		free(m->key);
 		free(m->val);
+		free(m->gen);
 		return false;
 	}
 	return true;
@@ -144,14 +153,17 @@ static bool sigmap_init(struct sigmap *m, size_t n)
 
 static void sigmap_clear(struct sigmap *m)
 {
-	for (size_t i = 0; i < m->cap; i++)
-		m->val[i] = -1;
+	if (++m->cur == 0) { /* wrapped: really clear */
+		memset(m->gen, 0, m->cap * sizeof(*m->gen));
+		m->cur = 1;
+	}
 }
 
+/* The slot for k, inserted when missing (*found says which). */
 static long *sigmap_slot(struct sigmap *m, uint64_t k, bool *found)
 {
 	size_t h = (size_t)(k ^ (k >> 29)) & (m->cap - 1);
-	while (m->val[h] != -1) {
+	while (m->gen[h] == m->cur) {
 		if (m->key[h] == k) {
 			*found = true;
 			return &m->val[h];
@@ -160,24 +172,33 @@ static long *sigmap_slot(struct sigmap *m, uint64_t k, bool *found)
 	}
 	*found = false;
 	m->key[h] = k;
+	m->gen[h] = m->cur;
+	m->val[h] = 0;
 	return &m->val[h];
+}
+
+/* The value slot for k, or NULL. */
+static long *sigmap_get(struct sigmap *m, uint64_t k)
+{
+	size_t h = (size_t)(k ^ (k >> 29)) & (m->cap - 1);
+	while (m->gen[h] == m->cur) {
+		if (m->key[h] == k)
+			return &m->val[h];
+		h = (h + 1) & (m->cap - 1);
+	}
+	return NULL;
 }
 
 static void sigmap_free(struct sigmap *m)
 {
 	free(m->key);
 	free(m->val);
+	free(m->gen);
 }
 
-static bool sigmap_has(const struct sigmap *m, uint64_t k)
+static bool sigmap_has(struct sigmap *m, uint64_t k)
 {
-	size_t h = (size_t)(k ^ (k >> 29)) & (m->cap - 1);
-	while (m->val[h] != -1) {
-		if (m->key[h] == k)
-			return true;
-		h = (h + 1) & (m->cap - 1);
-	}
-	return false;
+	return sigmap_get(m, k) != NULL;
 }
 
 static int set_op(struct ev *ev, const struct pql_binary *b, struct val *l, struct val *r,
@@ -266,22 +287,33 @@ static struct labels result_labels(struct qctx *q, const struct pql_binary *b,
 	return out;
 }
 
-/* State of one vector/vector operation at one step. */
+/* State of one vector/vector operation. */
 struct vv {
 	struct ev *ev;                   /* timeline */
 	const struct pql_binary *b;      /* the operation */
 	bool swapped;                    /* group_right: sides swapped */
 	struct sigmap matched, dups;     /* per-step matching bookkeeping */
 	struct vbuild vb;                /* output */
+	/* per left series, the last partner and what it produced, so that
+	 * steady pairs cost no label work */
+	long *partner;                   /* right index, -2 fill, -3 none yet */
+	struct labels *metric;           /* result labels for that partner */
+	uint64_t *mhash;                 /* their hash */
+	long *oidx;                      /* output series index, -1 unknown */
 };
 
-/* Apply the operator to one matched pair (Prometheus's doBinOp). */
-static int vv_pair(struct vv *x, size_t i, const struct labels *lls, double fl, bool ldrop,
-		   const struct labels *rls, double fr, uint64_t sig)
+/*
+ * Apply the operator to one matched pair (Prometheus's doBinOp). k is the
+ * left series index (or -1 for a fill_left pair), partner the right one.
+ */
+static int vv_pair(struct vv *x, size_t i, long k, long partner, const struct labels *lls, double fl,
+		   bool ldrop, const struct labels *rls, double fr, uint64_t sig)
 {
 	struct qctx *q = x->ev->q;
 	const struct pql_binary *b = x->b;
 	bool keep, found;
+	struct labels metric;
+	uint64_t mh;
 	if (x->swapped) {
 		double t = fl;
 		fl = fr;
@@ -290,7 +322,21 @@ static int vv_pair(struct vv *x, size_t i, const struct labels *lls, double fl, 
 	double v = elem_op(b->op, fl, fr, &keep);
 	if (b->return_bool)
 		v = keep ? 1 : 0;
-	struct labels metric = result_labels(q, b, lls, rls);
+	if (k >= 0 && x->partner[k] == partner) {
+		metric = x->metric[k];
+		mh = x->mhash[k];
+	} else {
+		metric = result_labels(q, b, lls, rls);
+		if (!metric.v)
+			return ev_nomem(q);
+		mh = labels_hash(&metric);
+		if (k >= 0) {
+			x->partner[k] = partner;
+			x->metric[k] = metric;
+			x->mhash[k] = mh;
+			x->oidx[k] = -1;
+		}
+	}
 	long *ms = sigmap_slot(&x->matched, sig, &found);
 	if (b->vm.card == PQL_CARD_ONE_TO_ONE) {
 		if (found)
@@ -298,18 +344,33 @@ static int vv_pair(struct vv *x, size_t i, const struct labels *lls, double fl, 
 				       "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)");
 		*ms = 1;
 	} else {
-		uint64_t h = labels_hash(&metric) ^ (sig * 0x9e3779b97f4a7c15ULL);
 		*ms = 1;
-		long *ds = sigmap_slot(&x->dups, h, &found);
+		sigmap_slot(&x->dups, mh ^ (sig * 0x9e3779b97f4a7c15ULL), &found);
 		if (found)
 			return ev_fail(q, TS_ERR_EXEC,
 				       "multiple matches for labels: grouping labels must ensure unique matches");
-		*ds = 1;
 	}
 	if (!keep && !b->return_bool)
 		return 0;
 	bool drop = b->return_bool || (!changes_schema(b->op) && ldrop);
-	return vb_add(&x->vb, &metric, drop, i, v);
+	if (k >= 0 && x->oidx[k] >= 0) {
+		struct vser *o = &x->vb.s[x->oidx[k]];
+		if (o->ok[i])
+			return ev_fail(q, TS_ERR_EXEC, "vector cannot contain metrics with the same labelset");
+		o->ok[i] = 1;
+		o->v[i] = v;
+		return 0;
+	}
+	struct vser *o = vb_series(&x->vb, &metric, drop);
+	if (!o)
+		return ev_nomem(q);
+	if (k >= 0)
+		x->oidx[k] = o - x->vb.s;
+	if (o->ok[i])
+		return ev_fail(q, TS_ERR_EXEC, "vector cannot contain metrics with the same labelset");
+	o->ok[i] = 1;
+	o->v[i] = v;
+	return 0;
 }
 
 static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *l, struct val *r,
@@ -328,10 +389,17 @@ static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *
 		r = t;
 	}
 	uint64_t *ls = signatures(ev, l, vm), *rs = signatures(ev, r, vm);
+	size_t nl = l->n ? l->n : 1;
+	x.partner = arena_alloc(q->a, nl * sizeof(long));
+	x.metric = arena_alloc(q->a, nl * sizeof(struct labels));
+	x.mhash = arena_alloc(q->a, nl * sizeof(uint64_t));
+	x.oidx = arena_alloc(q->a, nl * sizeof(long));
 	struct sigmap rmap;
 	int rc = 0;
-	if (!ls || !rs)
+	if (!ls || !rs || !x.partner || !x.metric || !x.mhash || !x.oidx)
 		return ev_nomem(q);
+	for (size_t k = 0; k < l->n; k++)
+		x.partner[k] = -3;
 	if (!sigmap_init(&rmap, r->n))
 		return ev_nomem(q);
 	if (!sigmap_init(&x.matched, l->n + r->n)) {
@@ -346,6 +414,8 @@ static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *
 	vb_init(&x.vb, ev);
 	for (size_t i = 0; i < ev->nsteps && !rc; i++) {
 		bool found;
+		if ((rc = ev_check(q)))
+			break;
 		sigmap_clear(&rmap);
 		sigmap_clear(&x.matched);
 		sigmap_clear(&x.dups);
@@ -377,18 +447,18 @@ static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *
 			const struct vser *L = &l->s[k];
 			if (!L->ok[i])
 				continue;
-			long *sl = sigmap_slot(&rmap, ls[k], &found);
-			if (!found) {
-				*sl = -1;
+			long *sl = sigmap_get(&rmap, ls[k]);
+			if (!sl) {
 				if (!vm->has_fill_right)
 					continue;
 				struct labels fill_ls = match_labels(q, &L->ls, vm);
-				rc = vv_pair(&x, i, &L->ls, L->v[i], L->drop_name, &fill_ls, vm->fill_right,
-					     ls[k]);
+				rc = vv_pair(&x, i, (long)k, -2, &L->ls, L->v[i], L->drop_name, &fill_ls,
+					     vm->fill_right, ls[k]);
 				continue;
 			}
 			const struct vser *R = &r->s[*sl];
-			rc = vv_pair(&x, i, &L->ls, L->v[i], L->drop_name, &R->ls, R->v[i], ls[k]);
+			rc = vv_pair(&x, i, (long)k, *sl, &L->ls, L->v[i], L->drop_name, &R->ls, R->v[i],
+				     ls[k]);
 		}
 		if (vm->has_fill_left)
 			for (size_t k = 0; k < r->n && !rc; k++) {
@@ -396,7 +466,8 @@ static int vector_vector(struct ev *ev, const struct pql_binary *b, struct val *
 				if (!R->ok[i] || sigmap_has(&x.matched, rs[k]))
 					continue;
 				struct labels fill_ls = match_labels(q, &R->ls, vm);
-				rc = vv_pair(&x, i, &fill_ls, vm->fill_left, false, &R->ls, R->v[i], rs[k]);
+				rc = vv_pair(&x, i, -1, (long)k, &fill_ls, vm->fill_left, false, &R->ls,
+					     R->v[i], rs[k]);
 			}
 	}
 	vb_finish(&x.vb, out);
