@@ -802,6 +802,7 @@ int api_register(struct api *a, struct http_server *s)
 		http_handler_fn fn;
 	} routes[] = {
 		{ "/api/v1/write", false, handle_write },
+		{ "/api/v1/read", false, api_handle_read },
 		{ "/api/v1/query", false, api_handle_query },
 		{ "/api/v1/query_range", false, api_handle_query_range },
 		{ "/api/v1/format_query", false, api_handle_format_query },

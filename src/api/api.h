@@ -4,6 +4,7 @@
  * Endpoints (Prometheus's parameters, JSON shapes, status codes):
  *
  *   POST /api/v1/write                remote_write 1.0 and 2.0
+ *   POST /api/v1/read                 remote_read (SAMPLES, STREAMED_XOR_CHUNKS)
  *   GET|POST /api/v1/query            instant query (limit= caps series, as in Prometheus 3)
  *   GET|POST /api/v1/query_range      range query
  *   GET|POST /api/v1/format_query     canonical query text

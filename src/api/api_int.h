@@ -79,4 +79,7 @@ void api_handle_format_query(struct http_request *req, struct http_response *res
 void api_handle_query_exemplars(struct http_request *req, struct http_response *resp,
 				void *ctx);
 
+/* POST /api/v1/read (remote_read.c). ctx is the struct api. */
+void api_handle_read(struct http_request *req, struct http_response *resp, void *ctx);
+
 #endif

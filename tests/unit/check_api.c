@@ -9,6 +9,8 @@
  *   http   - server plumbing: routing, 404, 405, 413, form bodies
  *   write  - remote_write answers (204, 400, 405, 413, 415) and that data
  *            written before a bad request stays queryable
+ *   remote_read - SAMPLES and STREAMED_XOR_CHUNKS answers (frames, CRCs,
+ *            chunks decoded again), errors
  *   read   - series, labels, label values, metadata, buildinfo, health,
  *            /metrics, error shapes and codes
  *   query  - /api/v1/query, query_range, format_query (need the engine)
@@ -35,6 +37,7 @@
 #include "http/json.h"
 #include "http/server.h"
 #include "prometheus.pb-c.h"
+#include "tsdb/chunk_xor.h"
 #include "tsdb/db.h"
 #include "util/arena.h"
 
@@ -844,6 +847,231 @@ START_TEST(test_api_concurrent_requests)
 }
 END_TEST
 
+/* ============================================================ remote_read */
+
+/* Encode a ReadRequest with one query per matcher set; caller frees. */
+static char *build_read(const char *const *names, const char *const *values,
+			const int *types, size_t nm, int64_t start, int64_t end,
+			const int *accepted, size_t nacc, size_t *out_len)
+{
+	Prometheus__ReadRequest rr = PROMETHEUS__READ_REQUEST__INIT;
+	Prometheus__Query q = PROMETHEUS__QUERY__INIT, *qp = &q;
+	Prometheus__LabelMatcher lm[8], *lmp[8];
+	Prometheus__ReadRequest__ResponseType acc[4];
+	size_t i, plen, clen;
+	uint8_t *packed;
+	char *comp;
+
+	ck_assert_uint_le(nm, 8);
+	ck_assert_uint_le(nacc, 4);
+	for (i = 0; i < nm; i++) {
+		prometheus__label_matcher__init(&lm[i]);
+		lm[i].name = (char *)names[i];
+		lm[i].value = (char *)values[i];
+		lm[i].type = (Prometheus__LabelMatcher__Type)types[i];
+		lmp[i] = &lm[i];
+	}
+	for (i = 0; i < nacc; i++)
+		acc[i] = (Prometheus__ReadRequest__ResponseType)accepted[i];
+	q.matchers = lmp;
+	q.n_matchers = nm;
+	q.start_timestamp_ms = start;
+	q.end_timestamp_ms = end;
+	rr.queries = &qp;
+	rr.n_queries = 1;
+	rr.accepted_response_types = acc;
+	rr.n_accepted_response_types = nacc;
+	plen = prometheus__read_request__get_packed_size(&rr);
+	packed = malloc(plen ? plen : 1);
+	prometheus__read_request__pack(&rr, packed);
+	clen = snappy_max_compressed_length(plen);
+	comp = malloc(clen);
+	ck_assert_int_eq(snappy_compress((const char *)packed, plen, comp, &clen), SNAPPY_OK);
+	free(packed);
+	*out_len = clen;
+	return comp;
+}
+
+static void post_read(const void *body, size_t len, struct reply *r)
+{
+	http_req("POST", "/api/v1/read",
+		 "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+		 "X-Prometheus-Remote-Read-Version: 0.1.0\r\n",
+		 body, len, 0, r);
+}
+
+/* Independent CRC-32C for checking frames (bitwise, no table). */
+static uint32_t test_crc32c(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xffffffffu;
+	size_t i;
+	int k;
+
+	for (i = 0; i < n; i++) {
+		c ^= p[i];
+		for (k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82f63b78u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+START_TEST(test_api_read_samples)
+{
+	static const char *const names[] = { "__name__" };
+	static const char *const values[] = { "up" };
+	static const int types[] = { PROMETHEUS__LABEL_MATCHER__TYPE__EQ };
+	Prometheus__ReadResponse *rsp;
+	struct reply r;
+	size_t len, ulen;
+	char *body = build_read(names, values, types, 1, T0 - 1000, T0 + 1000, NULL, 0, &len);
+	char ct[128], ce[32], *raw;
+	Prometheus__TimeSeries *ts;
+
+	post_read(body, len, &r);
+	free(body);
+	ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+	ck_assert(reply_header(&r, "Content-Type", ct, sizeof(ct)));
+	ck_assert_str_eq(ct, "application/x-protobuf");
+	ck_assert(reply_header(&r, "Content-Encoding", ce, sizeof(ce)));
+	ck_assert_str_eq(ce, "snappy");
+	ck_assert_int_eq(snappy_uncompressed_length(r.body, r.body_len, &ulen), SNAPPY_OK);
+	raw = malloc(ulen + 1);
+	ck_assert_int_eq(snappy_uncompress(r.body, r.body_len, raw, &ulen), SNAPPY_OK);
+	rsp = prometheus__read_response__unpack(NULL, ulen, (uint8_t *)raw);
+	ck_assert_ptr_nonnull(rsp);
+	ck_assert_uint_eq(rsp->n_results, 1);
+	ck_assert_uint_eq(rsp->results[0]->n_timeseries, 3);
+	ts = rsp->results[0]->timeseries[1];
+	ck_assert_uint_eq(ts->n_labels, 3);
+	ck_assert_str_eq(ts->labels[0]->name, "__name__");
+	ck_assert_str_eq(ts->labels[1]->value, "b");
+	ck_assert_uint_eq(ts->n_samples, 1);
+	ck_assert_int_eq(ts->samples[0]->timestamp, T0);
+	ck_assert(ts->samples[0]->value == 0.0);
+	prometheus__read_response__free_unpacked(rsp, NULL);
+	free(raw);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_read_streamed)
+{
+	enum { N = 300 };
+	static const char *const names[] = { "__name__", "k" };
+	static const char *const values[] = { "rr_long", "v.*" };
+	static const int types[] = { PROMETHEUS__LABEL_MATCHER__TYPE__EQ,
+				     PROMETHEUS__LABEL_MATCHER__TYPE__RE };
+	static const int accepted[] = { 7, PROMETHEUS__READ_REQUEST__RESPONSE_TYPE__STREAMED_XOR_CHUNKS };
+	struct spec *s = calloc(N, sizeof(*s));
+	struct reply r;
+	size_t len, pos = 0, nsamples = 0, i;
+	char *body, ct[128];
+	int64_t want_t = T0;
+
+	for (i = 0; i < N; i++) {
+		s[i].l[0] = "__name__";
+		s[i].l[1] = "rr_long";
+		s[i].l[2] = "k";
+		s[i].l[3] = "v1";
+		s[i].t = T0 + (int64_t)i * 15000;
+		s[i].v = (double)i * 0.5;
+	}
+	body = build_write(s, N, NULL, 0, &len);
+	post_write(body, len, NULL, &r);
+	ck_assert_int_eq(r.status, 204);
+	reply_free(&r);
+	free(body);
+	free(s);
+
+	body = build_read(names, values, types, 2, T0, T0 + N * 15000, accepted, 2, &len);
+	post_read(body, len, &r);
+	free(body);
+	ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+	ck_assert(reply_header(&r, "Content-Type", ct, sizeof(ct)));
+	ck_assert_str_eq(ct, "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse");
+	while (pos < r.body_len) {
+		const uint8_t *p = (const uint8_t *)r.body;
+		uint64_t mlen = 0;
+		int shift = 0;
+		uint32_t crc;
+		Prometheus__ChunkedReadResponse *m;
+		size_t c;
+
+		while (p[pos] & 0x80) {
+			mlen |= (uint64_t)(p[pos++] & 0x7f) << shift;
+			shift += 7;
+		}
+		mlen |= (uint64_t)p[pos++] << shift;
+		ck_assert_uint_le(pos + 4 + mlen, r.body_len);
+		crc = (uint32_t)p[pos] << 24 | (uint32_t)p[pos + 1] << 16 |
+		      (uint32_t)p[pos + 2] << 8 | p[pos + 3];
+		pos += 4;
+		ck_assert_uint_eq(crc, test_crc32c(p + pos, mlen));
+		m = prometheus__chunked_read_response__unpack(NULL, mlen, p + pos);
+		ck_assert_ptr_nonnull(m);
+		pos += mlen;
+		ck_assert_int_eq(m->query_index, 0);
+		ck_assert_uint_eq(m->n_chunked_series, 1);
+		ck_assert_str_eq(m->chunked_series[0]->labels[0]->value, "rr_long");
+		for (c = 0; c < m->chunked_series[0]->n_chunks; c++) {
+			const Prometheus__Chunk *ch = m->chunked_series[0]->chunks[c];
+			struct xor_iter it;
+			int64_t t;
+			double v;
+
+			ck_assert_int_eq(ch->type, PROMETHEUS__CHUNK__ENCODING__XOR);
+			ck_assert_uint_le(xor_chunk_num_samples(ch->data.data, ch->data.len), 120);
+			ck_assert_int_eq(ch->min_time_ms, want_t);
+			xor_iter_init(&it, ch->data.data, ch->data.len);
+			while (xor_iter_next(&it, &t, &v) == 1) {
+				ck_assert_int_eq(t, want_t);
+				ck_assert(v == (double)nsamples * 0.5);
+				want_t += 15000;
+				nsamples++;
+			}
+			ck_assert(!it.err);
+			ck_assert_int_eq(ch->max_time_ms, want_t - 15000);
+		}
+		prometheus__chunked_read_response__free_unpacked(m, NULL);
+	}
+	ck_assert_uint_eq(nsamples, N);
+	reply_free(&r);
+}
+END_TEST
+
+START_TEST(test_api_read_errors)
+{
+	static const char *const names[] = { "__name__" };
+	static const char *const bad_re[] = { "(" };
+	static const int re[] = { PROMETHEUS__LABEL_MATCHER__TYPE__RE };
+	static const int only_unknown[] = { 9 };
+	struct reply r;
+	size_t len;
+	char *body;
+
+	http_get("/api/v1/read", &r);
+	ck_assert_int_eq(r.status, 405);
+	reply_free(&r);
+
+	post_read("\xff\xff\xff\xff\xff\x01garbage", 13, &r);
+	ck_assert_int_eq(r.status, 400);
+	ck_assert_uint_gt(r.body_len, 0);
+	reply_free(&r);
+
+	body = build_read(names, bad_re, re, 1, 0, 1, NULL, 0, &len);
+	post_read(body, len, &r);
+	ck_assert_int_eq(r.status, 400);
+	reply_free(&r);
+	free(body);
+
+	body = build_read(names, names, re, 1, 0, 1, only_unknown, 1, &len);
+	post_read(body, len, &r);
+	ck_assert_int_eq(r.status, 400);
+	reply_free(&r);
+	free(body);
+}
+END_TEST
+
 /* ============================================================ read */
 
 START_TEST(test_api_series)
@@ -1489,6 +1717,13 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_write_bad_bodies);
 	tcase_add_test(tc, test_api_write_oversize);
 	tcase_add_test(tc, test_api_concurrent_requests);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("remote_read");
+	tcase_add_checked_fixture(tc, data_setup, server_teardown);
+	tcase_add_test(tc, test_api_read_samples);
+	tcase_add_test(tc, test_api_read_streamed);
+	tcase_add_test(tc, test_api_read_errors);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("read");
