@@ -379,6 +379,398 @@ static void pb_free_fn(void *data, void *p)
 	pa->inner.free(pa->inner.allocator_data, p);
 }
 
+/*
+ * The hot part of a WriteRequest - TimeSeries, Label, Sample - is decoded
+ * by hand below, because protobuf-c's generic unpack (one allocation and a
+ * copy per label string, descriptor lookups per field) costs several times
+ * more than everything else on the write path. Exemplars, histograms and
+ * metadata, which are rare and not stored (or stored once), go through
+ * protobuf-c itself, so their validation is protobuf-c's.
+ *
+ * The decoder accepts exactly the wire format protobuf-c 1.4 accepts for
+ * these messages (checked against it by the fuzz target):
+ *   - a tag is a varint of at most 5 bytes; a first byte of 0x00-0x07
+ *     (field 0) and the wire types 3, 4 (groups), 6 and 7 are errors; a
+ *     field 0 spelt in more bytes is an unknown field, as in protobuf-c
+ *   - varints take at most 10 bytes (excess high bits are dropped),
+ *     length prefixes at most 5 and must fit in what is left
+ *   - a known field with another wire type than its own is an error;
+ *     unknown fields are skipped; a repeated scalar field seen twice keeps
+ *     the last value
+ *
+ * Strings are not copied: a label's name and value point into the
+ * decompressed buffer and are NUL-terminated in place once the whole
+ * request has been decoded. Every string is followed by a tag, a length
+ * or the end of the buffer (allocated one byte longer), never by the bytes
+ * of another string, so the terminators only overwrite bytes that were
+ * already read. A NUL byte inside a string would cut it short: such a
+ * series is rejected with the invalid labels.
+ */
+enum {
+	WT_VARINT = 0,
+	WT_I64 = 1,
+	WT_LEN = 2,
+	WT_I32 = 5,
+};
+
+/* A label as decoded: pointers into the buffer, lengths. */
+struct dlabel {
+	const char *name;  /* name bytes (not yet terminated) */
+	const char *value; /* value bytes (not yet terminated) */
+	uint32_t nlen;     /* name length */
+	uint32_t vlen;     /* value length */
+};
+
+/* One sample as decoded. */
+struct dsample {
+	int64_t t; /* timestamp, ms */
+	double v;  /* value, bits as sent */
+};
+
+/* One TimeSeries entry: ranges of the label and sample arrays. */
+struct dseries {
+	size_t label0;      /* first label in dreq.labels */
+	size_t sample0;     /* first sample in dreq.samples */
+	uint32_t nlabels;   /* labels */
+	uint32_t nsamples;  /* samples */
+	uint32_t nexemplars; /* exemplars (validated, not kept) */
+	uint32_t nhistograms; /* native histograms (validated, not kept) */
+};
+
+/* A decoded WriteRequest; every array lives in the request arena. */
+struct dreq {
+	struct dseries *series;  /* series entries in request order */
+	size_t nseries, cseries; /* used, capacity */
+	struct dlabel *labels;   /* labels of all series */
+	size_t nlabels, clabels; /* used, capacity */
+	struct dsample *samples; /* samples of all series */
+	size_t nsamples, csamples; /* used, capacity */
+	Prometheus__MetricMetadata **md; /* metadata, unpacked by protobuf-c */
+	size_t nmd, cmd;         /* used, capacity */
+	struct pb_alloc *pa;     /* the request arena, with failure flags */
+	ProtobufCAllocator *pb;  /* the same for protobuf-c */
+};
+
+enum dec_status {
+	DEC_OK = 0,
+	DEC_MALFORMED = -1, /* not a valid WriteRequest */
+	DEC_NOMEM = -2,     /* an allocation failed (see struct pb_alloc) */
+};
+
+/* Read a varint of at most 10 bytes at *p (< end); false when it does not
+ * end in time. */
+static inline bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
+{
+	const uint8_t *q = *p;
+	uint64_t v = 0;
+	unsigned shift;
+
+	if (q < end && *q < 0x80) {
+		*out = *q;
+		*p = q + 1;
+		return true;
+	}
+	for (shift = 0; shift < 70 && q < end; shift += 7) {
+		uint8_t b = *q++;
+
+		v |= (uint64_t)(b & 0x7f) << shift;
+		if (b < 0x80) {
+			*out = v;
+			*p = q;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Read a field tag; false for malformed tags, a first byte without field
+ * bits (field 0 written in one byte) and group or undefined wire types. */
+static inline bool get_tag(const uint8_t **p, const uint8_t *end, uint32_t *field,
+			   unsigned *wt)
+{
+	const uint8_t *q = *p;
+	uint64_t v = 0;
+	unsigned i;
+
+	if (q >= end || (*q & 0xf8) == 0)
+		return false;
+	if (*q < 0x80) {
+		v = *q;
+		*p = q + 1;
+	} else {
+		for (i = 0;; i++) {
+			uint8_t b;
+
+			if (i == 5 || q >= end)
+				return false;
+			b = *q++;
+			v |= (uint64_t)(b & 0x7f) << (7 * i);
+			if (b < 0x80)
+				break;
+		}
+		*p = q;
+	}
+	*wt = (unsigned)(v & 7);
+	*field = (uint32_t)(v >> 3);
+	return *wt == WT_VARINT || *wt == WT_I64 || *wt == WT_LEN || *wt == WT_I32;
+}
+
+/* Read a length prefix (at most 5 bytes) and check that the data fits. */
+static inline bool get_len(const uint8_t **p, const uint8_t *end, size_t *len)
+{
+	const uint8_t *q = *p;
+	uint64_t v = 0;
+	unsigned i;
+
+	for (i = 0;; i++) {
+		uint8_t b;
+
+		if (i == 5 || q >= end)
+			return false;
+		b = *q++;
+		v |= (uint64_t)(b & 0x7f) << (7 * i);
+		if (b < 0x80)
+			break;
+	}
+	if (v > (uint64_t)(end - q))
+		return false;
+	*len = (size_t)v;
+	*p = q;
+	return true;
+}
+
+/* Skip the value of an unknown field of wire type wt. */
+static inline bool skip_field(const uint8_t **p, const uint8_t *end, unsigned wt)
+{
+	uint64_t v;
+	size_t n;
+
+	switch (wt) {
+	case WT_VARINT:
+		return get_varint(p, end, &v);
+	case WT_I64:
+		if (end - *p < 8)
+			return false;
+		*p += 8;
+		return true;
+	case WT_LEN:
+		if (!get_len(p, end, &n))
+			return false;
+		*p += n;
+		return true;
+	case WT_I32:
+		if (end - *p < 4)
+			return false;
+		*p += 4;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Make room for one more element of an arena array (doubling). */
+static bool grow(struct dreq *d, void **arr, size_t *cap, size_t used, size_t elem)
+{
+	size_t ncap;
+	void *n;
+
+	if (used < *cap)
+		return true;
+	ncap = *cap ? *cap * 2 : 16;
+	if (ncap > SIZE_MAX / elem / 2) {
+		d->pa->over_limit = true;
+		return false;
+	}
+	n = pb_alloc_fn(d->pa, ncap * elem);
+	if (!n)
+		return false;
+	if (used)
+		memcpy(n, *arr, used * elem);
+	*arr = n;
+	*cap = ncap;
+	return true;
+}
+
+static enum dec_status dec_label(struct dreq *d, const uint8_t *p, const uint8_t *end)
+{
+	struct dlabel *l;
+
+	if (!grow(d, (void **)&d->labels, &d->clabels, d->nlabels, sizeof(*d->labels)))
+		return DEC_NOMEM;
+	l = &d->labels[d->nlabels++];
+	l->name = l->value = "";
+	l->nlen = l->vlen = 0;
+	while (p < end) {
+		uint32_t field;
+		unsigned wt;
+		size_t n;
+
+		if (!get_tag(&p, end, &field, &wt))
+			return DEC_MALFORMED;
+		if (field == 1 || field == 2) {
+			if (wt != WT_LEN || !get_len(&p, end, &n))
+				return DEC_MALFORMED;
+			if (field == 1) {
+				l->name = (const char *)p;
+				l->nlen = (uint32_t)n;
+			} else {
+				l->value = (const char *)p;
+				l->vlen = (uint32_t)n;
+			}
+			p += n;
+		} else if (!skip_field(&p, end, wt)) {
+			return DEC_MALFORMED;
+		}
+	}
+	return DEC_OK;
+}
+
+static enum dec_status dec_sample(struct dreq *d, const uint8_t *p, const uint8_t *end)
+{
+	struct dsample *s;
+
+	if (!grow(d, (void **)&d->samples, &d->csamples, d->nsamples, sizeof(*d->samples)))
+		return DEC_NOMEM;
+	s = &d->samples[d->nsamples++];
+	s->t = 0;
+	s->v = 0;
+	while (p < end) {
+		uint32_t field;
+		unsigned wt;
+		uint64_t u;
+
+		if (!get_tag(&p, end, &field, &wt))
+			return DEC_MALFORMED;
+		if (field == 1) {
+			if (wt != WT_I64 || end - p < 8)
+				return DEC_MALFORMED;
+			u = (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 |
+			    (uint64_t)p[3] << 24 | (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 |
+			    (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+			memcpy(&s->v, &u, 8);
+			p += 8;
+		} else if (field == 2) {
+			if (wt != WT_VARINT || !get_varint(&p, end, &u))
+				return DEC_MALFORMED;
+			s->t = (int64_t)u;
+		} else if (!skip_field(&p, end, wt)) {
+			return DEC_MALFORMED;
+		}
+	}
+	return DEC_OK;
+}
+
+static enum dec_status dec_series(struct dreq *d, const uint8_t *p, const uint8_t *end)
+{
+	struct dseries *ts;
+	size_t idx;
+	enum dec_status rc;
+
+	if (!grow(d, (void **)&d->series, &d->cseries, d->nseries, sizeof(*d->series)))
+		return DEC_NOMEM;
+	idx = d->nseries++;
+	ts = &d->series[idx];
+	memset(ts, 0, sizeof(*ts));
+	ts->label0 = d->nlabels;
+	ts->sample0 = d->nsamples;
+	while (p < end) {
+		uint32_t field;
+		unsigned wt;
+		size_t n;
+
+		if (!get_tag(&p, end, &field, &wt))
+			return DEC_MALFORMED;
+		if (field < 1 || field > 4) {
+			if (!skip_field(&p, end, wt))
+				return DEC_MALFORMED;
+			continue;
+		}
+		if (wt != WT_LEN || !get_len(&p, end, &n))
+			return DEC_MALFORMED;
+		switch (field) {
+		case 1:
+			rc = dec_label(d, p, p + n);
+			if (rc != DEC_OK)
+				return rc;
+			break;
+		case 2:
+			rc = dec_sample(d, p, p + n);
+			if (rc != DEC_OK)
+				return rc;
+			break;
+		case 3:
+			if (!prometheus__exemplar__unpack(d->pb, n, p))
+				return DEC_MALFORMED; /* or out of memory: the caller knows */
+			d->series[idx].nexemplars++;
+			break;
+		case 4:
+			if (!prometheus__histogram__unpack(d->pb, n, p))
+				return DEC_MALFORMED;
+			d->series[idx].nhistograms++;
+			break;
+		}
+		p += n;
+	}
+	/* labels and samples of one entry are contiguous: nested messages of
+	 * this entry are the only ones decoded in between */
+	ts = &d->series[idx];
+	ts->nlabels = (uint32_t)(d->nlabels - ts->label0);
+	ts->nsamples = (uint32_t)(d->nsamples - ts->sample0);
+	return DEC_OK;
+}
+
+/* Decode a WriteRequest of len bytes at buf (which has one spare byte
+ * behind it for a terminator). */
+static enum dec_status dec_request(struct dreq *d, const uint8_t *buf, size_t len)
+{
+	const uint8_t *p = buf, *end = buf + len;
+	enum dec_status rc;
+
+	/* room for a Prometheus-shaped request without regrowing: about
+	 * 200 bytes per series entry of 9 labels and one sample */
+	d->cseries = len / 160 + 16;
+	d->clabels = len / 20 + 16;
+	d->csamples = len / 160 + 16;
+	d->series = pb_alloc_fn(d->pa, d->cseries * sizeof(*d->series));
+	d->labels = pb_alloc_fn(d->pa, d->clabels * sizeof(*d->labels));
+	d->samples = pb_alloc_fn(d->pa, d->csamples * sizeof(*d->samples));
+	if (!d->series || !d->labels || !d->samples)
+		return DEC_NOMEM;
+
+	while (p < end) {
+		uint32_t field;
+		unsigned wt;
+		size_t n;
+
+		if (!get_tag(&p, end, &field, &wt))
+			return DEC_MALFORMED;
+		if (field == 1 || field == 3) {
+			if (wt != WT_LEN || !get_len(&p, end, &n))
+				return DEC_MALFORMED;
+			if (field == 1) {
+				rc = dec_series(d, p, p + n);
+				if (rc != DEC_OK)
+					return rc;
+			} else {
+				Prometheus__MetricMetadata *m;
+
+				if (!grow(d, (void **)&d->md, &d->cmd, d->nmd, sizeof(*d->md)))
+					return DEC_NOMEM;
+				m = prometheus__metric_metadata__unpack(d->pb, n, p);
+				if (!m)
+					return DEC_MALFORMED;
+				d->md[d->nmd++] = m;
+			}
+			p += n;
+		} else if (!skip_field(&p, end, wt)) {
+			return DEC_MALFORMED;
+		}
+	}
+	return DEC_OK;
+}
+
+/* ------------------------------------------------------------ storing */
+
 static enum metric_type metric_type_of(Prometheus__MetricMetadata__MetricType t)
 {
 	if ((int)t >= METRIC_UNKNOWN && (int)t <= METRIC_STATESET)
@@ -388,78 +780,106 @@ static enum metric_type metric_type_of(Prometheus__MetricMetadata__MetricType t)
 
 /* State of storing one request. */
 struct rw_store {
-	struct appender *app; /* the request's appender */
-	struct arena *arena;  /* scratch memory */
-	struct label *lv;     /* label scratch array, in the arena */
-	size_t lcap;          /* its capacity */
+	struct appender *app;  /* the request's appender */
+	struct arena *arena;   /* scratch memory */
+	struct label *lv;      /* label scratch array, in the arena */
+	size_t lcap;           /* its capacity */
 	struct rw_result *res; /* counters and status */
 };
 
-/* Store one series entry's samples; reject its histograms. */
-static void store_series(struct rw_store *st, const Prometheus__TimeSeries *ts)
+/* Reject a series whose labels failed validation; dl are its labels as
+ * sent (already terminated), why the reason. */
+static void reject_labels(struct rw_store *st, const struct dseries *ts,
+			  const struct dlabel *dl, const char *why)
 {
+	struct rw_result *res = st->res;
+	char tail[TS_ERROR_MSG_MAX];
+	struct sbuf sb;
+	size_t i;
+
+	res->rejected[RW_REASON_INVALID_LABELS] += (uint64_t)ts->nsamples + ts->nhistograms;
+	if (res->status >= 400)
+		return;
+	/* the reason may quote raw bytes of the label */
+	sb_init(&sb, tail, sizeof(tail));
+	sb_add(&sb, ": ", 2);
+	sb_add_clean(&sb, why, false);
+	/* validation sorted the working copy: show the labels as sent */
+	for (i = 0; i < ts->nlabels; i++) {
+		st->lv[i].name = dl[i].name;
+		st->lv[i].value = dl[i].value;
+	}
+	set_series_problem(res, 400, "series ", st->lv, ts->nlabels, tail);
+}
+
+/* Store one series entry's samples; reject its histograms. */
+static void store_series(struct rw_store *st, const struct dreq *d, const struct dseries *ts)
+{
+	const struct dlabel *dl = d->labels + ts->label0;
+	const struct dsample *ds = d->samples + ts->sample0;
 	struct rw_result *res = st->res;
 	struct ts_error err;
 	struct labels ls;
 	uint64_t ref = 0;
+	bool nul = false;
 	size_t i;
 
-	if (ts->n_labels > st->lcap) {
-		size_t cap = st->lcap ? st->lcap : 16;
+	res->exemplars += ts->nexemplars;
+	if (ts->nlabels > st->lcap) {
+		size_t cap = st->lcap ? st->lcap : 32;
 		struct label *lv;
 
-		while (cap < ts->n_labels)
+		while (cap < ts->nlabels)
 			cap *= 2;
 		lv = arena_alloc(st->arena, cap * sizeof(*lv));
 		if (!lv) {
-			res->rejected[RW_REASON_STORAGE] += ts->n_samples;
+			res->rejected[RW_REASON_STORAGE] += ts->nsamples;
 			set_problem(res, 500, "out of memory");
 			return;
 		}
 		st->lv = lv;
 		st->lcap = cap;
 	}
-	for (i = 0; i < ts->n_labels; i++) {
-		st->lv[i].name = ts->labels[i]->name;
-		st->lv[i].value = ts->labels[i]->value;
-	}
-	ls.v = st->lv;
-	ls.n = ts->n_labels;
-	res->exemplars += ts->n_exemplars;
+	/* terminate in place (see the decoder's comment) */
+	for (i = 0; i < ts->nlabels; i++) {
+		char *n = (char *)dl[i].name, *v = (char *)dl[i].value;
 
-	ts_error_clear(&err);
-	if (labels_validate(&ls, &err) < 0) {
-		char tail[TS_ERROR_MSG_MAX];
-		struct sbuf sb;
-
-		res->rejected[RW_REASON_INVALID_LABELS] += ts->n_samples + ts->n_histograms;
-		if (res->status < 400) {
-			/* the reason may quote raw bytes of the label */
-			sb_init(&sb, tail, sizeof(tail));
-			sb_add(&sb, ": ", 2);
-			sb_add_clean(&sb, err.msg[0] ? err.msg : "invalid label set", false);
-			/* show the labels as sent, not as validation left them */
-			for (i = 0; i < ts->n_labels; i++) {
-				st->lv[i].name = ts->labels[i]->name;
-				st->lv[i].value = ts->labels[i]->value;
-			}
-			set_series_problem(res, 400, "series ", st->lv, ts->n_labels, tail);
+		if (dl[i].nlen) {
+			nul |= memchr(n, 0, dl[i].nlen) != NULL;
+			n[dl[i].nlen] = '\0';
 		}
+		if (dl[i].vlen) {
+			nul |= memchr(v, 0, dl[i].vlen) != NULL;
+			v[dl[i].vlen] = '\0';
+		}
+		st->lv[i].name = n;
+		st->lv[i].value = v;
+	}
+	if (nul) {
+		reject_labels(st, ts, dl, "label name or value holds a NUL byte");
 		return;
 	}
-	if (ts->n_histograms) {
-		res->rejected[RW_REASON_HISTOGRAM] += ts->n_histograms;
+	ls.v = st->lv;
+	ls.n = ts->nlabels;
+	err.code = 0; /* ts_error_clear would zero 512 bytes per series */
+	err.msg[0] = '\0';
+	if (labels_validate(&ls, &err) < 0) {
+		reject_labels(st, ts, dl, err.msg[0] ? err.msg : "invalid label set");
+		return;
+	}
+	if (ts->nhistograms) {
+		res->rejected[RW_REASON_HISTOGRAM] += ts->nhistograms;
 		set_series_problem(res, 400, "native histograms are not supported, series ",
 				   ls.v, ls.n, "");
 	}
-	for (i = 0; i < ts->n_samples; i++) {
-		const Prometheus__Sample *s = ts->samples[i];
-		int rc = appender_add(st->app, &ls, &ref, s->timestamp, s->value);
+	for (i = 0; i < ts->nsamples; i++) {
+		int rc = appender_add(st->app, &ls, &ref, ds[i].t, ds[i].v);
 
-		switch (rc) {
-		case 0:
+		if (rc == 0) {
 			res->samples_written++;
-			break;
+			continue;
+		}
+		switch (rc) {
 		case TS_ERR_OUT_OF_ORDER:
 			res->rejected[RW_REASON_OUT_OF_ORDER]++;
 			set_series_problem(res, 400, "out of order sample for series ",
@@ -485,14 +905,14 @@ static void store_series(struct rw_store *st, const Prometheus__TimeSeries *ts)
 	}
 }
 
-static void store_request(struct db *db, struct arena *arena,
-			  const Prometheus__WriteRequest *req, struct rw_result *res)
+static void store_request(struct db *db, struct arena *arena, const struct dreq *d,
+			  struct rw_result *res)
 {
 	struct rw_store st = { 0 };
 	size_t i;
 	int rc;
 
-	res->series = req->n_timeseries;
+	res->series = d->nseries;
 	st.arena = arena;
 	st.res = res;
 	st.app = db_appender(db);
@@ -500,11 +920,11 @@ static void store_request(struct db *db, struct arena *arena,
 		set_problem(res, 500, "cannot create appender: out of memory");
 		return;
 	}
-	for (i = 0; i < req->n_timeseries; i++)
-		store_series(&st, req->timeseries[i]);
+	for (i = 0; i < d->nseries; i++)
+		store_series(&st, d, &d->series[i]);
 
-	for (i = 0; i < req->n_metadata; i++) {
-		const Prometheus__MetricMetadata *m = req->metadata[i];
+	for (i = 0; i < d->nmd; i++) {
+		const Prometheus__MetricMetadata *m = d->md[i];
 
 		if (!m->metric_family_name[0])
 			continue;
@@ -527,8 +947,10 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 {
 	size_t max = RW_DEFAULT_MAX_DECODED_BYTES, dlen, outlen, limit;
 	struct arena *arena = NULL;
+	ProtobufCAllocator alloc;
 	struct pb_alloc pa;
-	Prometheus__WriteRequest *req;
+	struct dreq d;
+	enum dec_status rc;
 	char *dec;
 
 	clear_result(res);
@@ -553,10 +975,11 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 		return;
 	}
 
-	/* 2. the arena, capped */
+	/* 2. the arena, capped; one spare byte behind the body for the
+	 * terminator of a string that ends the buffer */
 	limit = ((size_t)1 << 20) + dlen * (RW_MEMORY_FACTOR + 1);
 	arena = arena_new(limit);
-	dec = arena ? arena_alloc(arena, dlen) : NULL;
+	dec = arena ? arena_alloc(arena, dlen + 1) : NULL;
 	if (!dec) {
 		set_problem(res, 500, "out of memory decoding %zu bytes", dlen);
 		goto out;
@@ -569,6 +992,7 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 		set_problem(res, 400, "corrupt snappy body");
 		goto out;
 	}
+	dec[dlen] = '\0';
 
 	/* 4. protobuf */
 	arena_protobuf_allocator(arena, &pa.inner);
@@ -576,17 +1000,19 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 	pa.limit = limit;
 	pa.over_limit = false;
 	pa.nomem = false;
-	{
-		ProtobufCAllocator alloc = { pb_alloc_fn, pb_free_fn, &pa };
-
-		req = prometheus__write_request__unpack(&alloc, dlen, (const uint8_t *)dec);
-	}
-	if (!req) {
+	alloc.alloc = pb_alloc_fn;
+	alloc.free = pb_free_fn;
+	alloc.allocator_data = &pa;
+	memset(&d, 0, sizeof(d));
+	d.pa = &pa;
+	d.pb = &alloc;
+	rc = dec_request(&d, (const uint8_t *)dec, dlen);
+	if (rc != DEC_OK) {
 		if (pa.over_limit)
 			set_problem(res, 413,
 				    "decoding the request needs more than %zu bytes of memory",
 				    limit);
-		else if (pa.nomem)
+		else if (pa.nomem || rc == DEC_NOMEM)
 			set_problem(res, 500, "out of memory decoding the request");
 		else
 			set_problem(res, 400, "cannot decode protobuf WriteRequest");
@@ -594,7 +1020,7 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 	}
 
 	/* 5., 6. */
-	store_request(db, arena, req, res);
+	store_request(db, arena, &d, res);
 	if (res->status == 0)
 		res->status = 204;
 out:

@@ -7,6 +7,8 @@
  */
 #include <check.h>
 #include <inttypes.h>
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
 #include <math.h>
 #include <snappy-c.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include "prometheus.pb-c.h"
 #include "tsdb/db.h"
 #include "tsdb/labels.h"
+#include "util/arena.h"
 
 #define STALE_NAN_BITS UINT64_C(0x7ff0000000000002)
 
@@ -740,6 +743,136 @@ START_TEST(test_remote_write_many_series_one_request)
 }
 END_TEST
 
+/* Raw protobuf bytes written as a request: did rw_write decode them? */
+static bool decodes(struct db *db, const char *raw, size_t len, struct rw_result *res)
+{
+	size_t clen;
+	uint8_t *body = snappy_of((const uint8_t *)raw, len, &clen);
+
+	rw_write(db, RW_V1, body, clen, NULL, res);
+	free(body);
+	return !(res->status == 400 &&
+		 strcmp(res->msg, "cannot decode protobuf WriteRequest") == 0);
+}
+
+START_TEST(test_remote_write_decoder_matches_protobuf_c)
+{
+	/* edge cases of the wire format, each as protobuf-c 1.4 judges it */
+	static const struct {
+		const char *name;
+		const char *raw;
+		size_t len;
+	} cases[] = {
+#define C(n, s) { n, s, sizeof(s) - 1 }
+		C("empty", ""),
+		C("field 0 in one byte", "\x00\x00"),
+		C("field 0 in two bytes, then a varint", "\x80\x00\x7d"),
+		C("field 0 in two bytes, no value", "\x80\x00"),
+		C("wire type 6", "\x26"),
+		C("wire type 7", "\x27"),
+		C("group", "\x23\x24"),
+		C("unknown fixed32", "\x25\x01\x02\x03\x04"),
+		C("unknown fixed32 cut", "\x25\x01\x02"),
+		C("unknown fixed64", "\x21\x01\x02\x03\x04\x05\x06\x07\x08"),
+		C("reserved field 2", "\x12\x03" "abc"),
+		C("timeseries as varint", "\x08\x01"),
+		C("timeseries as fixed32", "\x0d\x01\x02\x03\x04"),
+		C("label name as varint", "\x0a\x04\x0a\x02\x08\x01"),
+		C("sample timestamp as fixed64", "\x0a\x0b\x12\x09\x11\x01\x00\x00\x00\x00\x00\x00\x00"),
+		C("sample value as varint", "\x0a\x04\x12\x02\x09\x01"),
+		C("sample value cut", "\x0a\x06\x12\x04\x09\x01\x02\x03"),
+		C("10-byte varint", "\x0a\x0d\x12\x0b\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\x7f"),
+		C("11-byte varint", "\x0a\x0e\x12\x0c\x10\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"),
+		C("6-byte tag", "\x8a\x80\x80\x80\x80\x00"),
+		C("5-byte tag", "\xfa\xff\xff\xff\x7f\x00"),
+		C("6-byte length", "\x0a\x80\x80\x80\x80\x80\x00"),
+		C("5-byte length", "\x0a\x80\x80\x80\x80\x00"),
+		C("length past the end", "\x0a\x05\x0a\x01"),
+		C("length beyond 32 bits", "\x0a\x82\x80\x80\x80\x10\x0a\x00"),
+		C("label given twice", "\x0a\x0a\x0a\x08\x0a\x01\x61\x0a\x01\x62\x12\x00"),
+		C("metadata type as length", "\x1a\x02\x0a\x00"),
+		C("metadata type as fixed32", "\x1a\x05\x0d\x01\x02\x03\x04"),
+		C("histogram garbage", "\x0a\x04\x22\x02\x08\xff"),
+		C("histogram empty", "\x0a\x02\x22\x00"),
+		C("exemplar garbage", "\x0a\x04\x1a\x02\x12\x05"),
+		C("exemplar empty", "\x0a\x02\x1a\x00"),
+		C("unknown field in series and label", "\x0a\x08\x28\x01\x0a\x04\x18\x05\x0a\x00"),
+#undef C
+	};
+	struct db *db = mem_db();
+	struct rw_result res;
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct arena *a = arena_new(0);
+		ProtobufCAllocator pa;
+		bool want;
+
+		arena_protobuf_allocator(a, &pa);
+		want = prometheus__write_request__unpack(&pa, cases[i].len,
+							 (const uint8_t *)cases[i].raw) != NULL;
+		arena_free(a);
+		ck_assert_msg(decodes(db, cases[i].raw, cases[i].len, &res) == want,
+			      "%s: protobuf-c %s it, rw_write answered %d %s", cases[i].name,
+			      want ? "accepts" : "rejects", res.status, res.msg);
+	}
+	db_close(db);
+}
+END_TEST
+
+START_TEST(test_remote_write_nul_in_label_rejected)
+{
+	/* {__name__="a\0b"} with one sample, then {__name__="ok"} */
+	static const char raw[] =
+		"\x0a\x1e"
+		"\x0a\x0f\x0a\x08__name__\x12\x03" "a\x00" "b"
+		"\x12\x0b\x09\x00\x00\x00\x00\x00\x00\xf0\x3f\x10\x01"
+		"\x0a\x1d"
+		"\x0a\x0e\x0a\x08__name__\x12\x02ok"
+		"\x12\x0b\x09\x00\x00\x00\x00\x00\x00\xf0\x3f\x10\x01";
+	struct db *db = mem_db();
+	struct rw_result res;
+
+	ck_assert(decodes(db, raw, sizeof(raw) - 1, &res));
+	ck_assert_int_eq(res.status, 400);
+	ck_assert_msg(strstr(res.msg, "NUL byte") != NULL, "%s", res.msg);
+	ck_assert_uint_eq(res.rejected[RW_REASON_INVALID_LABELS], 1);
+	ck_assert_uint_eq(res.samples_written, 1);
+	ck_assert_uint_eq(count_series(db), 1);
+	db_close(db);
+}
+END_TEST
+
+START_TEST(test_remote_write_fields_in_any_order)
+{
+	/* samples before labels, the value after the timestamp, a label's
+	 * value before its name, and an unknown field in every message */
+	static const char raw[] =
+		"\x0a\x31"
+		"\x12\x0e\x10\xe8\x07\x09\x00\x00\x00\x00\x00\x00\x04\x40\x30\x01"
+		"\x0a\x0c\x12\x03" "abc" "\x0a\x03job\x38\x02"
+		"\x0a\x0f\x12\x03" "cpu" "\x0a\x08__name__"
+		"\x28\x07";
+	struct db *db = mem_db();
+	struct rw_result res;
+	struct series_set set;
+	struct querier *q;
+	size_t i;
+
+	ck_assert(decodes(db, raw, sizeof(raw) - 1, &res));
+	ck_assert_msg(res.status == 204, "%d %s", res.status, res.msg);
+	i = read_series(db, "cpu", &set, &q);
+	ck_assert_uint_ne(i, SIZE_MAX);
+	ck_assert_str_eq(labels_get(&set.s[i].labels, "job"), "abc");
+	ck_assert_uint_eq(set.s[i].n, 1);
+	ck_assert_int_eq(set.s[i].t[0], 1000);
+	ck_assert_double_eq(set.s[i].v[0], 2.5);
+	series_set_release(&set);
+	querier_free(q);
+	db_close(db);
+}
+END_TEST
+
 Suite *remote_write_suite(void);
 
 Suite *remote_write_suite(void)
@@ -763,6 +896,9 @@ Suite *remote_write_suite(void)
 	tcase_add_test(tc, test_remote_write_histograms_rejected);
 	tcase_add_test(tc, test_remote_write_reason_names);
 	tcase_add_test(tc, test_remote_write_many_series_one_request);
+	tcase_add_test(tc, test_remote_write_decoder_matches_protobuf_c);
+	tcase_add_test(tc, test_remote_write_nul_in_label_rejected);
+	tcase_add_test(tc, test_remote_write_fields_in_any_order);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
