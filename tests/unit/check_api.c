@@ -5,15 +5,19 @@
  * JSON answers parsed with jansson.
  *
  * TCases:
- *   unit   - JSON writer and parameter parsing, no server
- *   http   - server plumbing: routing, 404, 405, 413, form bodies
- *   write  - remote_write answers (204, 400, 405, 413, 415) and that data
- *            written before a bad request stays queryable
+ *   unit        - JSON writer, form and parameter parsing, no server
+ *   http        - routing, 404, health, buildinfo, rules/alerts
+ *   write       - remote_write answers (204, 400, 405, 413, 415), data
+ *                 written before a bad request stays queryable, concurrent
+ *                 writers and readers
  *   remote_read - SAMPLES and STREAMED_XOR_CHUNKS answers (frames, CRCs,
- *            chunks decoded again), errors
- *   read   - series, labels, label values, metadata, buildinfo, health,
- *            /metrics, error shapes and codes
- *   query  - /api/v1/query, query_range, format_query (need the engine)
+ *                 chunks decoded again), errors
+ *   read        - series, labels, label values, metadata, /metrics, error
+ *                 shapes and codes
+ *   query       - query, query_range, format_query, query_exemplars (need
+ *                 the PromQL engine)
+ *   main        - the varve binary (from make check's top_builddir): flags,
+ *                 data directory lock, signal stop
  */
 #include <arpa/inet.h>
 #include <check.h>
