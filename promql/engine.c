@@ -543,6 +543,26 @@ void rng_window(const struct ev *ev, const struct rng *r, const struct rser *s, 
 	*hi = a;
 }
 
+void rng_window_next(const struct ev *ev, const struct rng *r, const struct rser *s, size_t i,
+		     size_t *lo, size_t *hi)
+{
+	if (r->at || i == 0) {
+		rng_window(ev, r, s, i, lo, hi);
+		return;
+	}
+	int64_t to = rng_ref(ev, r, i) + r->ext_right;
+	int64_t from = rng_ref(ev, r, i) - r->range - r->ext_left;
+	size_t a = *lo, b = *hi;
+	while (a < s->n && s->t[a] <= from)
+		a++;
+	if (b < a)
+		b = a;
+	while (b < s->n && s->t[b] <= to)
+		b++;
+	*lo = a;
+	*hi = b;
+}
+
 static int range_from_matrix_sel(struct ev *ev, struct pql_node *n, struct rng *out)
 {
 	struct qctx *q = ev->q;

@@ -143,6 +143,13 @@ int ev_range_arg(struct ev *ev, struct pql_node *n, struct rng *out);
 void rng_window(const struct ev *ev, const struct rng *r, const struct rser *s, size_t i,
 		size_t *lo, size_t *hi);
 
+/*
+ * rng_window for steps visited in increasing order: lo and hi hold the
+ * previous window (start with both 0) and only move forward.
+ */
+void rng_window_next(const struct ev *ev, const struct rng *r, const struct rser *s, size_t i,
+		     size_t *lo, size_t *hi);
+
 /* Reference time (window end before extensions) of step i. */
 static inline int64_t rng_ref(const struct ev *ev, const struct rng *r, size_t i)
 {

@@ -1290,9 +1290,9 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 		o[k].drop_name = !keep_name || s->drop_name;
 		if ((rc = ev_check(q)))
 			break;
+		size_t lo = 0, hi = 0;
 		for (size_t i = 0; i < ev->nsteps; i++) {
-			size_t lo, hi;
-			rng_window(ev, &r, s, i, &lo, &hi);
+			rng_window_next(ev, &r, s, i, &lo, &hi);
 			size_t cnt = hi - lo;
 			const int64_t *t = s->t + lo;
 			const double *v = s->v + lo;
@@ -1511,11 +1511,11 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 			break;
 		{
 			/* the biggest window of this series is held at once */
-			size_t lo, hi, most = 0;
+			size_t wlo, whi, most = 0;
 			for (size_t i = 0; i < ev->nsteps; i += ev->nsteps > 1 ? ev->nsteps - 1 : 1) {
-				rng_window(ev, &r, s, i, &lo, &hi);
-				if (hi - lo > most)
-					most = hi - lo;
+				rng_window(ev, &r, s, i, &wlo, &whi);
+				if (whi - wlo > most)
+					most = whi - wlo;
 			}
 			if ((rc = ev_count(q, (int64_t)most)))
 				break;
