@@ -293,7 +293,8 @@ void api_handle_read(struct http_request *req, struct http_response *resp, void 
 		return;
 	}
 	if (raw_len > api->rw_max_decoded_bytes) {
-		fail(resp, 413, "read request of %zu bytes decoded exceeds the limit of %zu",
+		fail(resp, 413,
+		     "read request of %zu bytes decoded exceeds the limit of %zu, set by --remote-write.max-decoded-bytes",
 		     raw_len, api->rw_max_decoded_bytes);
 		return;
 	}
@@ -366,7 +367,8 @@ void api_handle_read(struct http_request *req, struct http_response *resp, void 
 		for (k = 0; k < sets[i].n; k++)
 			total += sets[i].s[k].n;
 		if (total > limit) {
-			fail(resp, 400, "exceeded sample limit (%llu)", (unsigned long long)limit);
+			fail(resp, 400, "exceeded sample limit (%llu), set by --query.max-samples",
+			     (unsigned long long)limit);
 			goto out;
 		}
 	}

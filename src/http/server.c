@@ -378,6 +378,17 @@ static enum MHD_Result send_simple(struct req_state *st, struct MHD_Connection *
 	return send_response(st, conn, &resp);
 }
 
+/* 413, naming the limit (and the setting behind it when known). */
+static enum MHD_Result send_too_large(struct req_state *st, struct MHD_Connection *conn)
+{
+	const struct http_server_opts *o = &st->srv->opts;
+	char *msg = arena_printf(st->arena, "request body too large: the limit is %zu bytes%s%s\n",
+				 o->max_body_bytes, o->max_body_hint ? ", set by " : "",
+				 o->max_body_hint ? o->max_body_hint : "");
+
+	return send_simple(st, conn, 413, msg ? msg : "request body too large\n");
+}
+
 static bool is_form(const char *ct)
 {
 	static const char form[] = "application/x-www-form-urlencoded";
@@ -422,7 +433,7 @@ static enum MHD_Result req_begin(struct req_state *st, struct MHD_Connection *co
 		if (errno || end == cl || n > st->srv->opts.max_body_bytes) {
 			st->too_large = true;
 			st->responded = true;
-			return send_simple(st, conn, 413, "request body too large\n");
+			return send_too_large(st, conn);
 		}
 		if (n)
 			buf_grow(&st->body, (size_t)n);
@@ -448,7 +459,7 @@ static enum MHD_Result req_finish(struct req_state *st, struct MHD_Connection *c
 	struct http_response resp = { .status = 200, .body = BUF_INIT };
 
 	if (st->too_large)
-		return send_simple(st, conn, 413, "request body too large\n");
+		return send_too_large(st, conn);
 	if (!buf_ok(&st->body))
 		return send_simple(st, conn, 500, "out of memory\n");
 	if (st->form) {

@@ -81,6 +81,7 @@ typedef void (*http_observer_fn)(const char *route, int status, double seconds, 
 
 struct http_server_opts {
 	size_t max_body_bytes; /* largest accepted request body (32 MiB when 0) */
+	const char *max_body_hint; /* what sets that limit, named in 413 answers; may be NULL */
 	unsigned threads;      /* pool size (number of online CPUs when 0) */
 	unsigned timeout_s;    /* idle connection timeout in seconds (120 when 0) */
 	http_observer_fn observer; /* may be NULL */

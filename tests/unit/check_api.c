@@ -783,6 +783,7 @@ START_TEST(test_api_write_oversize)
 	/* announced too large: 413 before the body is read */
 	http_req("POST", "/api/v1/write", RW_HEADERS, NULL, 0, TEST_MAX_BODY + 1, &r);
 	ck_assert_int_eq(r.status, 413);
+	ck_assert_ptr_nonnull(strstr(r.body, "the limit is 1048576 bytes"));
 	reply_free(&r);
 
 	/* sent in full over the limit */
