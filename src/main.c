@@ -273,7 +273,7 @@ int main(int argc, char **argv)
 	 * (incompressible input): leave room so the decoder, not the HTTP
 	 * layer, has the last word on remote_write bodies */
 	sopts.max_body_bytes = cfg.rw_max_decoded + cfg.rw_max_decoded / 6 + 1024;
-	sopts.max_body_hint = "--remote-write.max-decoded-bytes";
+	sopts.max_body_hint = "--remote-write.max-decoded-bytes (plus room for snappy overhead)";
 	sopts.observer = selfmetrics_observe_request;
 	sopts.observer_ctx = sm;
 	srv = api ? http_server_new(&sopts) : NULL;
