@@ -386,26 +386,20 @@ void vb_finish(struct vbuild *b, struct val *out)
 
 /* ------------------------------------------------------------ selectors */
 
+/*
+ * Series and samples of a selector in [mint, maxt] into *set, which the
+ * caller releases as soon as it has copied what it needs (labels stay
+ * valid while the querier lives).
+ */
 static int select_series(struct qctx *q, const struct pql_vector_sel *vs, int64_t mint, int64_t maxt,
-			 struct series_set **out)
+			 struct series_set *set)
 {
 	struct ts_error err;
-	if (q->nsets == q->capsets) {
-		size_t nc = q->capsets ? q->capsets * 2 : 8;
-		struct series_set *ns = realloc(q->sets, nc * sizeof(*ns));
-		if (!ns)
-			return ev_nomem(q);
-		q->sets = ns;
-		q->capsets = nc;
-	}
-	struct series_set *set = &q->sets[q->nsets];
 	memset(set, 0, sizeof(*set));
 	memset(&err, 0, sizeof(err));
 	int rc = querier_select(q->qr, vs->matchers, vs->nmatchers, mint, maxt, true, 0, set, &err);
 	if (rc)
 		return ev_fail(q, rc, "%s", err.msg[0] ? err.msg : ts_strerror(rc));
-	q->nsets++;
-	*out = set;
 	return 0;
 }
 
@@ -417,6 +411,9 @@ static int64_t sel_at(const struct qctx *q, enum pql_at at, int64_t at_ms)
 	default: return at_ms;
 	}
 }
+
+static int vector_sel_steps(struct ev *ev, const struct pql_vector_sel *vs,
+			    const struct series_set *set, bool want_ts, struct val *out);
 
 /*
  * A `smoothed` instant selector: the value at each reference time is
@@ -471,10 +468,24 @@ static int eval_vector_sel(struct ev *ev, struct pql_node *n, bool want_ts, stru
 	int64_t minref = (at ? atv : ev->start) - vs->offset_ms;
 	int64_t maxref = (at ? atv : ev->end) - vs->offset_ms;
 	int64_t lb = q->opts.lookback_ms;
-	struct series_set *set;
-	int rc = select_series(q, vs, minref - lb + 1, maxref + (vs->smoothed ? lb : 0), &set);
+	struct series_set sset;
+	int rc = select_series(q, vs, minref - lb + 1, maxref + (vs->smoothed ? lb : 0), &sset);
 	if (rc)
 		return rc;
+	rc = vector_sel_steps(ev, vs, &sset, want_ts, out);
+	series_set_release(&sset);
+	return rc;
+}
+
+/* The steps of an instant selector from its selected samples. */
+static int vector_sel_steps(struct ev *ev, const struct pql_vector_sel *vs,
+			    const struct series_set *set, bool want_ts, struct val *out)
+{
+	struct qctx *q = ev->q;
+	bool at = vs->at != PQL_AT_NONE;
+	int64_t atv = at ? sel_at(q, vs->at, vs->at_ms) : 0;
+	int64_t lb = q->opts.lookback_ms;
+	int rc;
 	struct vser *out_s = vser_alloc(ev, set->n);
 	if (!out_s)
 		return ev_nomem(q);
@@ -581,21 +592,25 @@ static int range_from_matrix_sel(struct ev *ev, struct pql_node *n, struct rng *
 		out->ext_right = q->opts.lookback_ms;
 	int64_t minref = (out->at ? out->at_ms : ev->start) - out->offset;
 	int64_t maxref = (out->at ? out->at_ms : ev->end) - out->offset;
-	struct series_set *set;
+	struct series_set sset, *set = &sset;
 	int rc = select_series(q, vs, minref - out->range - out->ext_left + 1, maxref + out->ext_right,
-			       &set);
+			       &sset);
 	if (rc)
 		return rc;
 	out->s = arena_calloc(q->a, set->n ? set->n : 1, sizeof(struct rser));
-	if (!out->s)
+	if (!out->s) {
+		series_set_release(&sset);
 		return ev_nomem(q);
+	}
 	for (size_t si = 0; si < set->n; si++) {
 		const struct series *s = &set->s[si];
 		struct rser *r = &out->s[out->n];
 		r->t = arena_alloc(q->a, (s->n ? s->n : 1) * sizeof(int64_t));
 		r->v = arena_alloc(q->a, (s->n ? s->n : 1) * sizeof(double));
-		if (!r->t || !r->v)
+		if (!r->t || !r->v) {
+			series_set_release(&sset);
 			return ev_nomem(q);
+		}
 		for (size_t j = 0; j < s->n; j++) {
 			if (is_stale_nan(s->v[j]))
 				continue;
@@ -605,6 +620,7 @@ static int range_from_matrix_sel(struct ev *ev, struct pql_node *n, struct rng *
 		r->ls = s->labels;
 		out->n++;
 	}
+	series_set_release(&sset);
 	return 0;
 }
 
@@ -1116,18 +1132,12 @@ static int exec(struct db *db, const char *query, int64_t start, int64_t end, in
 	out->infos = q.infos;
 	out->ninfos = q.ninfos;
 	out->arena = q.a;
-	for (size_t i = 0; i < q.nsets; i++)
-		series_set_release(&q.sets[i]);
-	free(q.sets);
 	querier_free(q.qr);
 	pql_ast_release(root);
 	return 0;
 fail:
 	if (err->code == 0)
 		ts_error_set(err, rc, "%s", ts_strerror(rc));
-	for (size_t i = 0; i < q.nsets; i++)
-		series_set_release(&q.sets[i]);
-	free(q.sets);
 	querier_free(q.qr);
 	pql_ast_release(root);
 	arena_free(q.a);

@@ -58,8 +58,6 @@ struct qctx {
 	size_t nwarns, capwarns;
 	const char **infos;       /* info annotations */
 	size_t ninfos, capinfos;
-	struct series_set *sets;  /* selected series sets to release at the end */
-	size_t nsets, capsets;
 };
 
 /* One evaluation timeline: t_i = start + i*step for i < nsteps. */
