@@ -592,36 +592,48 @@ static int range_from_matrix_sel(struct ev *ev, struct pql_node *n, struct rng *
 		out->ext_right = q->opts.lookback_ms;
 	int64_t minref = (out->at ? out->at_ms : ev->start) - out->offset;
 	int64_t maxref = (out->at ? out->at_ms : ev->end) - out->offset;
-	struct series_set sset, *set = &sset;
+	if (q->nsets == q->capsets) {
+		size_t nc = q->capsets ? q->capsets * 2 : 8;
+		struct series_set *ns = realloc(q->sets, nc * sizeof(*ns));
+		if (!ns)
+			return ev_nomem(q);
+		q->sets = ns;
+		q->capsets = nc;
+	}
+	struct series_set *set = &q->sets[q->nsets];
 	int rc = select_series(q, vs, minref - out->range - out->ext_left + 1, maxref + out->ext_right,
-			       &sset);
+			       set);
 	if (rc)
 		return rc;
+	q->nsets++;
 	out->s = arena_calloc(q->a, set->n ? set->n : 1, sizeof(struct rser));
-	if (!out->s) {
-		series_set_release(&sset);
+	if (!out->s)
 		return ev_nomem(q);
-	}
+	/* the range points into the selected arrays, stale markers squeezed out */
 	for (size_t si = 0; si < set->n; si++) {
-		const struct series *s = &set->s[si];
+		struct series *s = &set->s[si];
 		struct rser *r = &out->s[out->n];
-		r->t = arena_alloc(q->a, (s->n ? s->n : 1) * sizeof(int64_t));
-		r->v = arena_alloc(q->a, (s->n ? s->n : 1) * sizeof(double));
-		if (!r->t || !r->v) {
-			series_set_release(&sset);
-			return ev_nomem(q);
-		}
+		size_t k = 0;
 		for (size_t j = 0; j < s->n; j++) {
 			if (is_stale_nan(s->v[j]))
 				continue;
-			r->t[r->n] = s->t[j];
-			r->v[r->n++] = s->v[j];
+			s->t[k] = s->t[j];
+			s->v[k++] = s->v[j];
 		}
+		r->t = s->t;
+		r->v = s->v;
+		r->n = k;
 		r->ls = s->labels;
 		out->n++;
 	}
-	series_set_release(&sset);
 	return 0;
+}
+
+/* Release the series sets selected since mark. */
+static void release_sets(struct qctx *q, size_t mark)
+{
+	while (q->nsets > mark)
+		series_set_release(&q->sets[--q->nsets]);
 }
 
 static int range_from_subquery(struct ev *ev, struct pql_node *n, struct rng *out)
@@ -768,12 +780,14 @@ int ev_eval(struct ev *ev, struct pql_node *n, struct val *out)
 		/* Like Prometheus, the inputs of an operation stop counting
 		 * against the sample limit once its result exists. */
 		int64_t before = q->samples;
+		size_t mark = q->nsets;
 		if (n->kind == PQL_NODE_BINARY)
 			rc = ev_binary(ev, n, out);
 		else if (n->kind == PQL_NODE_AGGREGATE)
 			rc = ev_aggregate(ev, n, out);
 		else
 			rc = ev_call(ev, n, out);
+		release_sets(q, mark); /* range arguments are consumed */
 		if (rc)
 			return rc;
 		q->samples = before;
@@ -1132,12 +1146,16 @@ static int exec(struct db *db, const char *query, int64_t start, int64_t end, in
 	out->infos = q.infos;
 	out->ninfos = q.ninfos;
 	out->arena = q.a;
+	release_sets(&q, 0);
+	free(q.sets);
 	querier_free(q.qr);
 	pql_ast_release(root);
 	return 0;
 fail:
 	if (err->code == 0)
 		ts_error_set(err, rc, "%s", ts_strerror(rc));
+	release_sets(&q, 0);
+	free(q.sets);
 	querier_free(q.qr);
 	pql_ast_release(root);
 	arena_free(q.a);

@@ -58,6 +58,9 @@ struct qctx {
 	size_t nwarns, capwarns;
 	const char **infos;       /* info annotations */
 	size_t ninfos, capinfos;
+	struct series_set *sets;  /* raw samples that range vectors point into;
+				   * released when the consuming call returns */
+	size_t nsets, capsets;
 };
 
 /* One evaluation timeline: t_i = start + i*step for i < nsteps. */
