@@ -311,6 +311,25 @@ def case_selfmetrics(c):
     check(total > 0, "samples ingested is %r" % got)
 
 
+def case_sender_counters(c):
+    """Prometheus's own view of the remote write: samples and metadata
+    sent, nothing failed, retried or dropped."""
+    rows = lib.parse_metrics(lib.metrics_text(c.prom.url))
+    got = {}
+    for n, _, val in rows:
+        if n.startswith("prometheus_remote_storage_"):
+            got[n] = got.get(n, 0.0) + val
+    for n in ("samples_total", "metadata_total"):
+        full = "prometheus_remote_storage_" + n
+        check(got.get(full, 0) > 0, "%s is %r" % (full, got.get(full)))
+    for n in ("samples_failed_total", "samples_retried_total",
+              "samples_dropped_total", "metadata_failed_total",
+              "metadata_retried_total"):
+        full = "prometheus_remote_storage_" + n
+        check(full in got, "prometheus exports no %s" % full)
+        check_eq(got[full], 0.0, full)
+
+
 def promtool(args):
     p = subprocess.run([lib.promtool_path(), "query"] + args,
                        capture_output=True, timeout=30)
@@ -353,6 +372,8 @@ def body(r):
         r.case("range %s" % q, case_range, c, q)
     r.case("metadata", case_metadata, c)
     r.case("self metrics: samples ingested", case_selfmetrics, c)
+    r.case("prometheus sent everything, nothing failed",
+           case_sender_counters, c)
     r.case("promtool query instant up", case_promtool, c, "instant",
            ["--time=" + tstr(c.t)], ["up"])
     r.case("promtool query series", case_promtool, c, "series",
