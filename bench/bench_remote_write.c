@@ -268,7 +268,7 @@ int main(int argc, char **argv)
 {
 	size_t nser = argc > 1 ? strtoul(argv[1], NULL, 10) : 10000;
 	size_t batch = argc > 2 ? strtoul(argv[2], NULL, 10) : 2000;
-	double max_cpu = argc > 3 ? strtod(argv[3], NULL) : 6.0;
+	double max_cpu = argc > 3 ? strtod(argv[3], NULL) : 4.0;
 	int64_t t0 = 1700000000000;
 	struct bseries *ser;
 	Prometheus__TimeSeries **tsv;

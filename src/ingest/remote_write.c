@@ -8,26 +8,31 @@
  *                      before anything of that size is allocated (413);
  *                      an unreadable header is a corrupt body (400)
  *   2. arena           one per call, capped at RW_MEMORY_FACTOR times the
- *                      decoded length; holds the decoded bytes, everything
- *                      protobuf-c unpacks, and the label scratch array
+ *                      decoded length; holds the decoded bytes, the index
+ *                      the decoder builds, what protobuf-c unpacks, and
+ *                      the label scratch array
  *   3. snappy block    decompressed into the arena (400 when corrupt)
- *   4. protobuf-c      prometheus.WriteRequest unpacked through the arena
- *                      allocator (400 when malformed, 413 when it needs
- *                      more memory than the cap)
- *   5. store           per series entry: copy the label pointers into the
- *                      scratch array, labels_validate (sorts; a bad series
- *                      is skipped and counted), then every sample through
- *                      one appender with the series ref cached across the
- *                      entry's samples; metadata to db_set_metadata
+ *   4. protobuf        the whole WriteRequest decoded before anything is
+ *                      stored (400 when malformed, 413 when it needs more
+ *                      memory than the cap): series, labels and samples by
+ *                      hand into arrays that point into the decoded bytes,
+ *                      exemplars, histograms and metadata by protobuf-c
+ *                      through the arena allocator (see "decoding")
+ *   5. store           per series entry: terminate its label strings in
+ *                      place, point the scratch label array at them,
+ *                      labels_validate (sorts; a bad series is skipped and
+ *                      counted), then every sample through one appender
+ *                      with the series ref cached across the entry's
+ *                      samples; metadata to db_set_metadata
  *   6. commit          one appender_commit for the whole request (500 if
  *                      it fails), then the arena is freed in one go
  *
  * Invariants:
- *   1. Nothing is allocated per sample: the only mallocs are the arena's
- *      blocks, whose number grows with the request's bytes, not with
- *      anything the db does.
- *   2. res->msg names the first problem only; the counters cover all.
- *   3. The status is the worst outcome seen: 500 over 400 over 204.
+ *   1. Nothing is allocated per sample: this module's only mallocs are
+ *      the arena's blocks, whose number grows with the request's bytes.
+ *   2. Nothing is stored unless the whole request decodes.
+ *   3. res->msg names the first problem only; the counters cover all.
+ *   4. The status is the worst outcome seen: 500 over 400 over 204.
  */
 #include "ingest/remote_write.h"
 

@@ -53,11 +53,13 @@ const char *rw_reason_name(enum rw_reason r);
 #define RW_DEFAULT_MAX_DECODED_BYTES ((size_t)32 << 20)
 
 /*
- * Decoding a WriteRequest takes more memory than its bytes: protobuf-c
- * gives every label, sample and string its own allocation. The arena of
- * a request is capped at RW_MEMORY_FACTOR times the decoded size (plus
+ * Decoding a WriteRequest takes more memory than its bytes: an index entry
+ * per label and sample (strings stay in the decoded bytes), and protobuf-c
+ * structures for exemplars, histograms and metadata. The arena of a
+ * request is capped at RW_MEMORY_FACTOR times the decoded size (plus
  * 1 MiB); a body that needs more answers 413. Prometheus-shaped requests
- * need about 3 times their size.
+ * need about 3 times their size; only degenerate ones (thousands of empty
+ * labels) come near the cap.
  */
 #define RW_MEMORY_FACTOR 8
 
