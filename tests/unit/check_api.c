@@ -852,6 +852,83 @@ START_TEST(test_api_concurrent_requests)
 }
 END_TEST
 
+/* Send raw bytes as a request and read whatever comes back (maybe
+ * nothing: the server may just close). */
+static void send_raw(const char *data, size_t len)
+{
+	char tmp[4096];
+	int fd = connect_server();
+
+	send_all(fd, data, len);
+	shutdown(fd, SHUT_WR);
+	while (recv(fd, tmp, sizeof(tmp), 0) > 0)
+		;
+	close(fd);
+}
+
+/* Random garbage at every route: the server must keep answering (and,
+ * under ASan, touch no memory it should not). */
+START_TEST(test_api_garbage_requests)
+{
+	static const char *const paths[] = {
+		"/api/v1/write", "/api/v1/read", "/api/v1/query", "/api/v1/query_range",
+		"/api/v1/series", "/api/v1/labels", "/api/v1/label/", "/api/v1/metadata",
+		"/api/v1/format_query", "/api/v1/query_exemplars", "/metrics", "/-/healthy", "/",
+	};
+	static const char alphabet[] = "%%%&&==+[]{}\"'~!,.aZ09_\x01\xff\xc3 ";
+	uint64_t x = 0x2545f4914f6cdd1dULL;
+	char req[8192], junk[1024];
+	struct reply r;
+	int i, n, k, jl;
+
+	for (i = 0; i < 300; i++) {
+		for (k = 0; k < (int)sizeof(junk) - 1; k++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			junk[k] = alphabet[x % (sizeof(alphabet) - 1)];
+		}
+		jl = (int)(x % 600);
+		junk[jl] = '\0';
+		switch (i % 4) {
+		case 0: /* junk query string */
+			n = snprintf(req, sizeof(req),
+				     "GET %s?%s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+				     paths[i % 13], junk);
+			break;
+		case 1: /* junk form body */
+			n = snprintf(req, sizeof(req),
+				     "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+				     "Content-Type: application/x-www-form-urlencoded\r\n"
+				     "Content-Length: %d\r\n\r\n%s",
+				     paths[i % 13], jl, junk);
+			break;
+		case 2: /* junk protobuf-ish body */
+			n = snprintf(req, sizeof(req),
+				     "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+				     "Content-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\n"
+				     "Content-Length: %d\r\n\r\n%s",
+				     paths[i % 13], jl, junk);
+			break;
+		default: /* junk in the path */
+			n = snprintf(req, sizeof(req),
+				     "POST /api/v1/label/%.200s/values HTTP/1.1\r\nHost: x\r\n"
+				     "Connection: close\r\nContent-Length: 5\r\n\r\nshort",
+				     junk);
+			break;
+		}
+		ck_assert_int_gt(n, 0);
+		send_raw(req, (size_t)n < sizeof(req) ? (size_t)n : sizeof(req) - 1);
+	}
+	http_get("/-/healthy", &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+	http_get("/api/v1/label/__name__/values", &r);
+	ck_assert_int_eq(r.status, 200);
+	reply_free(&r);
+}
+END_TEST
+
 /* ============================================================ remote_read */
 
 /* Encode a ReadRequest with one query per matcher set; caller frees. */
@@ -1722,6 +1799,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_write_bad_bodies);
 	tcase_add_test(tc, test_api_write_oversize);
 	tcase_add_test(tc, test_api_concurrent_requests);
+	tcase_add_test(tc, test_api_garbage_requests);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("remote_read");
