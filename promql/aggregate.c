@@ -72,11 +72,6 @@ struct group {
 	size_t nheap;
 };
 
-static int sort_strs(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Output labels of a group for series labels ls. */
 static struct labels group_labels(struct qctx *q, const struct pql_aggregate *ag,
 				  const struct labels *ls)
@@ -103,14 +98,12 @@ static int make_groups(struct ev *ev, const struct pql_aggregate *ag, const stru
 	vb_init(&b, ev);
 	for (size_t k = 0; k < in->n; k++) {
 		struct labels gl = group_labels(q, ag, &in->s[k].ls);
-		size_t before = b.n;
 		struct vser *s = vb_series(&b, &gl, false);
 		if (!s) {
 			free(b.tab);
 			return ev_nomem(q);
 		}
 		(*map)[k] = (size_t)(s - b.s);
-		(void)before;
 	}
 	*ngroups = b.n;
 	*glabels = arena_alloc(q->a, (b.n ? b.n : 1) * sizeof(struct labels));
@@ -662,6 +655,5 @@ int ev_aggregate(struct ev *ev, struct pql_node *n, struct val *out)
 	out->type = PQL_VECTOR;
 	out->s = o;
 	out->n = ng;
-	(void)sort_strs;
 	return 0;
 }

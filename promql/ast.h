@@ -474,4 +474,14 @@ struct buf;
  */
 void pql_node_print(const struct pql_node *n, struct buf *b);
 
+/*
+ * Append n as Prometheus's Pretty(level) prints it (what format_query
+ * returns): pql_node_print's text if it fits in 100 columns, otherwise
+ * split over indented lines. Implemented in printer.c.
+ */
+void pql_node_pretty(const struct pql_node *n, int level, struct buf *b);
+
+/* pql_node_pretty with another line width than 100 (for tests). */
+void pql_node_pretty_width(const struct pql_node *n, int level, size_t width, struct buf *b);
+
 #endif

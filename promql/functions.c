@@ -405,7 +405,7 @@ static int fn_absent(struct ev *ev, const struct pql_call *c, struct val *out)
 /* ------------------------------------------------------------ label_replace / label_join */
 
 /* Go regexp.Expand of template with the match in src (ovector). */
-static char *expand(struct qctx *q, pcre2_code *re, const char *tmpl, const char *src,
+static char *expand(pcre2_code *re, const char *tmpl, const char *src,
 		    PCRE2_SIZE *ov, int ngroups)
 {
 	size_t cap = strlen(tmpl) + strlen(src) * 4 + 16, n = 0;
@@ -475,7 +475,6 @@ static char *expand(struct qctx *q, pcre2_code *re, const char *tmpl, const char
 	}
 #undef PUT
 	out[n] = '\0';
-	(void)q;
 	return out;
 }
 
@@ -522,7 +521,7 @@ static int fn_label_replace(struct ev *ev, const struct pql_call *c, struct val 
 		int m = pcre2_match(re, (PCRE2_SPTR)sv, strlen(sv), 0, 0, md, NULL);
 		if (m > 0) {
 			PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
-			char *res = expand(q, re, repl, sv, ov, m);
+			char *res = expand(re, repl, sv, ov, m);
 			if (!res) {
 				rc = ev_nomem(q);
 				break;
@@ -695,7 +694,6 @@ static double frac_in(double bl, double bu, double x)
 /* Fraction of the observations in (lower, upper] of classic buckets. */
 static double bucket_fraction(double lower, double upper, struct bucket *b, size_t n)
 {
-	bool forced;
 	if (n == 0 || isnan(lower) || isnan(upper))
 		return NAN;
 	qsort(b, n, sizeof(*b), cmp_bucket);
@@ -716,7 +714,6 @@ static double bucket_fraction(double lower, double upper, struct bucket *b, size
 		else
 			mx = b[i].count;
 	}
-	(void)forced;
 	double total = b[n - 1].count;
 	if (total == 0)
 		return NAN;
@@ -766,8 +763,7 @@ static bool parse_le(const char *s, double *out)
 	return *end == '\0';
 }
 
-static int fn_histogram_quantile(struct ev *ev, struct pql_node *n, const struct pql_call *c,
-				 struct val *out)
+static int fn_histogram_quantile(struct ev *ev, const struct pql_call *c, struct val *out)
 {
 	struct qctx *q = ev->q;
 	double *qs, *upper = NULL;
@@ -779,7 +775,6 @@ static int fn_histogram_quantile(struct ev *ev, struct pql_node *n, const struct
 	if ((rc = eval_scalar(ev, c->args[0], &qs)) ||
 	    (frac && (rc = eval_scalar(ev, c->args[1], &upper))) || (rc = ev_eval(ev, varg, &in)))
 		return rc;
-	(void)n;
 	/* group series by labels without le */
 	struct vbuild groups;
 	vb_init(&groups, ev);
@@ -1035,7 +1030,7 @@ static int fn_histogram_quantiles(struct ev *ev, const struct pql_call *c, struc
 		one.func = &fn;
 		one.args = args;
 		one.nargs = 2;
-		if ((rc = fn_histogram_quantile(ev, NULL, &one, &part)))
+		if ((rc = fn_histogram_quantile(ev, &one, &part)))
 			break;
 		double *qs;
 		if ((rc = eval_scalar(ev, c->args[a], &qs)))
@@ -1205,23 +1200,13 @@ static void linreg(const int64_t *t, const double *v, size_t n, int64_t intercep
 	*intercept = sy / nn - *slope * sx / nn;
 }
 
-static int cmp_dbl(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	if (isnan(x))
-		return isnan(y) ? 0 : -1;
-	if (isnan(y))
-		return 1;
-	return x < y ? -1 : x > y;
-}
-
 static bool has_suffix(const char *s, const char *suf)
 {
 	size_t a = strlen(s), b = strlen(suf);
 	return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c, struct val *out)
+static int fn_range(struct ev *ev, const struct pql_call *c, struct val *out)
 {
 	struct qctx *q = ev->q;
 	enum pql_func_id id = c->func->id;
@@ -1522,8 +1507,6 @@ static int fn_range(struct ev *ev, struct pql_node *n, const struct pql_call *c,
 			q->samples -= (int64_t)most;
 		}
 	}
-	(void)n;
-	(void)cmp_dbl;
 	if (rc)
 		return rc;
 	set_vector(out, o, r.n);
@@ -1955,7 +1938,7 @@ int ev_call(struct ev *ev, struct pql_node *n, struct val *out)
 		return fn_label_join(ev, c, out);
 	case PQL_FN_HISTOGRAM_QUANTILE:
 	case PQL_FN_HISTOGRAM_FRACTION:
-		return fn_histogram_quantile(ev, n, c, out);
+		return fn_histogram_quantile(ev, c, out);
 	case PQL_FN_RATE:
 	case PQL_FN_INCREASE:
 	case PQL_FN_DELTA:
@@ -1982,7 +1965,7 @@ int ev_call(struct ev *ev, struct pql_node *n, struct val *out)
 	case PQL_FN_TS_OF_LAST_OVER_TIME:
 	case PQL_FN_TS_OF_MAX_OVER_TIME:
 	case PQL_FN_TS_OF_MIN_OVER_TIME:
-		return fn_range(ev, n, c, out);
+		return fn_range(ev, c, out);
 	default:
 		return ev_fail(ev->q, TS_ERR_UNSUPPORTED, "function %s is not supported",
 			       c->func->name);

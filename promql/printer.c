@@ -10,6 +10,11 @@
  * `offset d`; numbers in shortest fixed notation (`1e3` is `1000`),
  * duration literals and ranges as Prometheus durations (`1h30m`), strings
  * double-quoted with Go escapes.
+ *
+ * pql_format (format_query) prints like Prometheus's Pretty(0): the same
+ * text when it fits in 100 columns, otherwise aggregations, calls,
+ * parentheses and binary operators are split over lines, two spaces of
+ * indent per level.
  */
 #include <math.h>
 #include <stdio.h>
@@ -414,16 +419,27 @@ static void print_subquery(const struct pql_node *n, struct buf *b)
 	print_offset(b, sq->offset_ms, sq->offset_expr);
 }
 
+static void print_matching(const struct pql_binary *bin, struct buf *b);
+
 static void print_binary(const struct pql_node *n, struct buf *b)
 {
 	const struct pql_binary *bin = &n->u.bin;
-	const struct pql_vector_matching *vm = &bin->vm;
 
 	pql_node_print(bin->lhs, b);
 	buf_addch(b, ' ');
 	buf_addstr(b, pql_binop_str(bin->op));
 	if (bin->return_bool)
 		buf_addstr(b, " bool");
+	print_matching(bin, b);
+	buf_addch(b, ' ');
+	pql_node_print(bin->rhs, b);
+}
+
+/* ` on (a) group_left (b) fill(v)` after the operator */
+static void print_matching(const struct pql_binary *bin, struct buf *b)
+{
+	const struct pql_vector_matching *vm = &bin->vm;
+
 	if (vm->nlabels > 0 || vm->on) {
 		buf_addstr(b, vm->on ? " on (" : " ignoring (");
 		add_join(b, vm->labels, vm->nlabels);
@@ -453,8 +469,6 @@ static void print_binary(const struct pql_node *n, struct buf *b)
 			buf_addch(b, ')');
 		}
 	}
-	buf_addch(b, ' ');
-	pql_node_print(bin->rhs, b);
 }
 
 static bool agg_has_param(enum pql_aggop op)
@@ -542,6 +556,157 @@ void pql_node_print(const struct pql_node *n, struct buf *b)
 	}
 }
 
+/* ---------------------------------------------------------------- pretty */
+
+#define PRETTY_MAX_LINE 100
+
+static void add_indent(struct buf *b, int level)
+{
+	int i;
+
+	for (i = 0; i < level; i++)
+		buf_addstr(b, "  ");
+}
+
+/* Does n print longer than a line? (Prometheus's needsSplit) */
+static bool needs_split(const struct pql_node *n, size_t width)
+{
+	struct buf t = BUF_INIT;
+	bool split;
+
+	pql_node_print(n, &t);
+	split = t.len > width;
+	buf_release(&t);
+	return split;
+}
+
+void pql_node_pretty_width(const struct pql_node *n, int level, size_t width, struct buf *b)
+{
+	size_t i, start;
+
+	if (n == NULL)
+		return;
+	switch (n->kind) {
+	case PQL_NODE_AGGREGATE: {
+		const struct pql_aggregate *agg = &n->u.agg;
+
+		add_indent(b, level);
+		if (!needs_split(n, width)) {
+			pql_node_print(n, b);
+			return;
+		}
+		buf_addstr(b, pql_aggop_str(agg->op));
+		if (agg->without || agg->ngrouping > 0) {
+			buf_addstr(b, agg->without ? " without (" : " by (");
+			add_grouping(b, agg->grouping, agg->ngrouping);
+			buf_addstr(b, ") ");
+		}
+		buf_addstr(b, "(\n");
+		if (agg_has_param(agg->op) && agg->param) {
+			pql_node_pretty_width(agg->param, level + 1, width, b);
+			buf_addstr(b, ",\n");
+		}
+		pql_node_pretty_width(agg->expr, level + 1, width, b);
+		buf_addch(b, '\n');
+		add_indent(b, level);
+		buf_addch(b, ')');
+		return;
+	}
+	case PQL_NODE_BINARY:
+		if (!needs_split(n, width)) {
+			add_indent(b, level);
+			pql_node_print(n, b);
+			return;
+		}
+		pql_node_pretty_width(n->u.bin.lhs, level + 1, width, b);
+		buf_addch(b, '\n');
+		add_indent(b, level);
+		buf_addstr(b, pql_binop_str(n->u.bin.op));
+		if (n->u.bin.return_bool)
+			buf_addstr(b, " bool");
+		print_matching(&n->u.bin, b);
+		buf_addch(b, '\n');
+		pql_node_pretty_width(n->u.bin.rhs, level + 1, width, b);
+		return;
+	case PQL_NODE_CALL:
+		add_indent(b, level);
+		if (!needs_split(n, width)) {
+			pql_node_print(n, b);
+			return;
+		}
+		buf_addstr(b, n->u.call.func->name);
+		buf_addstr(b, "(\n");
+		for (i = 0; i < n->u.call.nargs; i++) {
+			if (i)
+				buf_addstr(b, ",\n");
+			pql_node_pretty_width(n->u.call.args[i], level + 1, width, b);
+		}
+		buf_addch(b, '\n');
+		add_indent(b, level);
+		buf_addch(b, ')');
+		return;
+	case PQL_NODE_PAREN:
+		add_indent(b, level);
+		if (!needs_split(n, width)) {
+			pql_node_print(n, b);
+			return;
+		}
+		buf_addstr(b, "(\n");
+		pql_node_pretty_width(n->u.paren.expr, level + 1, width, b);
+		buf_addch(b, '\n');
+		add_indent(b, level);
+		buf_addch(b, ')');
+		return;
+	case PQL_NODE_SUBQUERY:
+		/* as in Prometheus, an unsplit subquery gets no indent */
+		if (!needs_split(n, width)) {
+			pql_node_print(n, b);
+			return;
+		}
+		pql_node_pretty_width(n->u.sq.expr, level, width, b);
+		start = b->len;
+		pql_node_print(n, b);
+		{
+			/* keep only the [range:step] @ offset suffix */
+			struct buf e = BUF_INIT;
+
+			pql_node_print(n->u.sq.expr, &e);
+			if (b->len - start >= e.len) {
+				memmove(b->data + start, b->data + start + e.len, b->len - start - e.len);
+				buf_setlen(b, b->len - e.len);
+			}
+			buf_release(&e);
+		}
+		return;
+	case PQL_NODE_UNARY: {
+		struct buf c = BUF_INIT;
+		const char *p;
+
+		pql_node_pretty_width(n->u.un.expr, level, width, &c);
+		p = c.data ? c.data : "";
+		while (*p == ' ' || *p == '\t' || *p == '\n')
+			p++;
+		add_indent(b, level);
+		buf_addstr(b, pql_binop_str(n->u.un.op));
+		buf_addstr(b, p);
+		/* TrimSpace also trims the end; children never end in space */
+		if (!buf_ok(&c))
+			b->oom = true;
+		buf_release(&c);
+		return;
+	}
+	default:
+		add_indent(b, level);
+		pql_node_print(n, b);
+		return;
+	}
+}
+
+void pql_node_pretty(const struct pql_node *n, int level, struct buf *b)
+{
+	pql_node_pretty_width(n, level, PRETTY_MAX_LINE, b);
+}
+
 int pql_format(const char *query, char **out, struct ts_error *err)
 {
 	struct arena *a = arena_new(0);
@@ -554,7 +719,7 @@ int pql_format(const char *query, char **out, struct ts_error *err)
 		return ts_error_set(err, TS_ERR_NOMEM, "out of memory");
 	rc = pql_parse(query, a, &root, err);
 	if (rc == 0) {
-		pql_node_print(root, &b);
+		pql_node_pretty(root, 0, &b);
 		if (!buf_ok(&b)) {
 			rc = ts_error_set(err, TS_ERR_NOMEM, "out of memory");
 		} else {
