@@ -579,6 +579,231 @@ def write_request(series, metadata=()):
     return out
 
 
+def pb_packed_varints(field, values):
+    """A packed repeated varint field."""
+    payload = b"".join(uvarint(v if v >= 0 else v + (1 << 64))
+                       for v in values)
+    return pb_bytes(field, payload)
+
+
+MATCH_TYPES = {"=": 0, "!=": 1, "=~": 2, "!~": 3}
+
+
+def read_request(queries, accepted=(), packed=True):
+    """ReadRequest bytes.  queries: list of (start_ms, end_ms, matchers),
+    matchers a list of (name, op, value) with op in = != =~ !~;
+    accepted: response types (0 SAMPLES, 1 STREAMED_XOR_CHUNKS)."""
+    out = b""
+    for start, end, matchers in queries:
+        q = pb_varint(1, start) + pb_varint(2, end)
+        for name, op, value in matchers:
+            q += pb_bytes(3, pb_varint(1, MATCH_TYPES[op]) +
+                          pb_bytes(2, name) + pb_bytes(3, value))
+        out += pb_bytes(1, q)
+    if accepted:
+        if packed:
+            out += pb_packed_varints(2, accepted)
+        else:
+            for a in accepted:
+                out += pb_varint(2, a)
+    return out
+
+
+def pb_decode(data):
+    """Generic protobuf decode: {field: [value, ...]}, where a value is an
+    int (varint), bytes (length-delimited) or 8/4 raw bytes (fixed64/32).
+    Raises ValueError on malformed input."""
+    out = {}
+    pos = 0
+    data = bytes(data)
+    while pos < len(data):
+        key, pos = _read_uvarint(data, pos)
+        field, wt = key >> 3, key & 7
+        if field == 0:
+            raise ValueError("field number 0")
+        if wt == 0:
+            v, pos = _read_uvarint(data, pos)
+        elif wt == 1:
+            if pos + 8 > len(data):
+                raise ValueError("truncated fixed64")
+            v = data[pos:pos + 8]
+            pos += 8
+        elif wt == 2:
+            n, pos = _read_uvarint(data, pos)
+            if pos + n > len(data):
+                raise ValueError("truncated bytes")
+            v = data[pos:pos + n]
+            pos += n
+        elif wt == 5:
+            if pos + 4 > len(data):
+                raise ValueError("truncated fixed32")
+            v = data[pos:pos + 4]
+            pos += 4
+        else:
+            raise ValueError("wire type %d" % wt)
+        out.setdefault(field, []).append(v)
+    return out
+
+
+def pb_int64(v):
+    """A decoded varint as a signed int64."""
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def pb_f64(raw):
+    """A decoded fixed64 as a double."""
+    return struct.unpack("<d", raw)[0]
+
+
+def pb_labels(msg_fields):
+    """Label messages (field 1 of TimeSeries/ChunkedSeries) -> list of
+    (name, value) in wire order."""
+    out = []
+    for raw in msg_fields.get(1, []):
+        lf = pb_decode(raw)
+        out.append((lf.get(1, [b""])[0].decode(), lf.get(2, [b""])[0].decode()))
+    return out
+
+
+def decode_read_response(data):
+    """ReadResponse -> list (per query) of list of (labels, samples), samples
+    as (ts_ms, value bits as int)."""
+    results = []
+    for qr in pb_decode(data).get(1, []):
+        series = []
+        for ts in pb_decode(qr).get(1, []):
+            f = pb_decode(ts)
+            samples = []
+            for sm in f.get(2, []):
+                sf = pb_decode(sm)
+                bits = struct.unpack("<Q", sf[1][0])[0] if 1 in sf else 0
+                t = pb_int64(sf[2][0]) if 2 in sf else 0
+                samples.append((t, bits))
+            series.append((pb_labels(f), samples))
+        results.append(series)
+    return results
+
+
+_CRC32C = []
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), as Go's crc32.Checksum with that table."""
+    if not _CRC32C:
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+            _CRC32C.append(c)
+    c = 0xFFFFFFFF
+    for b in data:
+        c = _CRC32C[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFF
+
+
+def read_frames(data):
+    """Split a STREAMED_XOR_CHUNKS body into messages, checking each CRC."""
+    pos = 0
+    out = []
+    while pos < len(data):
+        n, pos = _read_uvarint(data, pos)
+        if pos + 4 + n > len(data):
+            raise ValueError("truncated frame")
+        crc = struct.unpack(">I", data[pos:pos + 4])[0]
+        msg = data[pos + 4:pos + 4 + n]
+        if crc32c(msg) != crc:
+            raise ValueError("frame CRC mismatch")
+        out.append(msg)
+        pos += 4 + n
+    return out
+
+
+class _Bits:
+    def __init__(self, data):
+        self.data = data
+        self.pos = 0        # in bits
+
+    def read(self, n):
+        v = 0
+        for _ in range(n):
+            byte = self.pos >> 3
+            if byte >= len(self.data):
+                raise ValueError("chunk ends early")
+            v = (v << 1) | ((self.data[byte] >> (7 - (self.pos & 7))) & 1)
+            self.pos += 1
+        return v
+
+    def uvarint(self):
+        shift = v = 0
+        while True:
+            b = self.read(8)
+            v |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return v
+            shift += 7
+            if shift > 63:
+                raise ValueError("bad varint in chunk")
+
+    def varint(self):
+        u = self.uvarint()
+        return (u >> 1) ^ -(u & 1)
+
+
+def xor_decode(chunk):
+    """Prometheus XOR chunk bytes -> list of (ts_ms, value bits)."""
+    if len(chunk) < 2:
+        raise ValueError("chunk shorter than its header")
+    n = struct.unpack(">H", chunk[:2])[0]
+    br = _Bits(chunk[2:])
+    out = []
+    t = delta = 0
+    bits = 0
+    lead = trail = 0
+    for i in range(n):
+        if i == 0:
+            t = br.varint()
+            bits = br.read(64)
+            out.append((t, bits))
+            continue
+        if i == 1:
+            delta = br.uvarint()
+        else:
+            size = 0
+            for sz in (14, 17, 20, 64):
+                if br.read(1) == 0:
+                    break
+                size = sz
+            else:
+                size = 64
+            # prefix 0 -> dod 0; 10 -> 14; 110 -> 17; 1110 -> 20; 1111 -> 64
+            dod = 0
+            if size:
+                dod = br.read(size)
+                if size != 64 and dod > (1 << (size - 1)):
+                    dod -= 1 << size
+                elif size == 64 and dod >= 1 << 63:
+                    dod -= 1 << 64
+            delta += dod
+        t += delta
+        if br.read(1):
+            if br.read(1):
+                lead = br.read(5)
+                sig = br.read(6) or 64
+                trail = 64 - lead - sig
+            sig = 64 - lead - trail
+            bits ^= br.read(sig) << trail
+        out.append((t, bits))
+    return out
+
+
+def f64_bits(x):
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+def bits_f64(b):
+    return struct.unpack("<d", struct.pack("<Q", b))[0]
+
+
 RW_HEADERS = {
     "Content-Type": "application/x-protobuf",
     "Content-Encoding": "snappy",
