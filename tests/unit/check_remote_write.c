@@ -873,6 +873,41 @@ START_TEST(test_remote_write_fields_in_any_order)
 }
 END_TEST
 
+START_TEST(test_remote_write_memory_cap)
+{
+	/* one series of 200,000 empty labels: 400 KB on the wire, but an
+	 * index entry of 24 bytes per label, more than the arena may hold */
+	enum { NL = 200000 };
+	size_t len = 6 + 2 * (size_t)NL, inner = 2 * (size_t)NL, i;
+	char *raw = malloc(len);
+	struct db *db = mem_db();
+	struct rw_result res;
+	uint8_t *body;
+	size_t clen;
+
+	ck_assert_ptr_nonnull(raw);
+	raw[0] = 0x0a;
+	/* inner length as a 3-byte varint, padded to the 5 bytes reserved */
+	raw[1] = (char)(0x80 | (inner & 0x7f));
+	raw[2] = (char)(0x80 | ((inner >> 7) & 0x7f));
+	raw[3] = (char)(0x80 | ((inner >> 14) & 0x7f));
+	raw[4] = (char)(0x80 | ((inner >> 21) & 0x7f));
+	raw[5] = (char)((inner >> 28) & 0x7f);
+	for (i = 0; i < NL; i++) {
+		raw[6 + 2 * i] = 0x0a;
+		raw[7 + 2 * i] = 0x00;
+	}
+	body = snappy_of((const uint8_t *)raw, len, &clen);
+	rw_write(db, RW_V1, body, clen, NULL, &res);
+	ck_assert_int_eq(res.status, 413);
+	ck_assert_msg(strstr(res.msg, "bytes of memory") != NULL, "%s", res.msg);
+	ck_assert_uint_eq(count_series(db), 0);
+	free(body);
+	free(raw);
+	db_close(db);
+}
+END_TEST
+
 Suite *remote_write_suite(void);
 
 Suite *remote_write_suite(void)
@@ -899,6 +934,7 @@ Suite *remote_write_suite(void)
 	tcase_add_test(tc, test_remote_write_decoder_matches_protobuf_c);
 	tcase_add_test(tc, test_remote_write_nul_in_label_rejected);
 	tcase_add_test(tc, test_remote_write_fields_in_any_order);
+	tcase_add_test(tc, test_remote_write_memory_cap);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
