@@ -5,8 +5,10 @@
  * the first NUL byte). Whatever it is, parsing must return without
  * crashing; a failure must come with a "<line>:<col>: parse error: "
  * message. When it parses, printing it (Prometheus's canonical form)
- * must give text that parses again and prints the same, and the series
- * selector entry point must never crash on the same input either.
+ * must give text that parses again and prints the same; the multi-line
+ * format_query form (pretty, narrow lines to force splitting) must parse
+ * back to the same tree print too. The series selector entry point must
+ * never crash on the same input either.
  */
 #include "tests/fuzz/fuzz.h"
 
@@ -76,6 +78,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	free(p2);
+	{
+		struct buf pb = BUF_INIT;
+		struct pql_node *third = NULL;
+		char *p3;
+
+		pql_node_pretty_width(root, 0, 12, &pb);
+		if (!buf_ok(&pb) || pql_parse(pb.data, a, &third, &err) != 0) {
+			fprintf(stderr, "pretty form does not parse:\n%s\n%s\n", pb.data, err.msg);
+			abort();
+		}
+		p3 = print_tree(third);
+		if (p3 == NULL || strcmp(p1, p3) != 0) {
+			fprintf(stderr, "pretty form changes the query:\n  %s\n  %s\n", p1,
+				p3 ? p3 : "(null)");
+			abort();
+		}
+		free(p3);
+		pql_ast_release(third);
+		buf_release(&pb);
+	}
 	free(p1);
 	pql_ast_release(again);
 	pql_ast_release(root);

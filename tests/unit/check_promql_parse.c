@@ -2,10 +2,11 @@
  * check_promql_parse.c - the PromQL lexer, parser and printer.
  *
  * Golden data under tests/data/promql/:
- *   valid/<name>.promql       must parse; if <name>.formatted exists the
- *                             printer must produce exactly its first line
+ *   valid/<name>.promql       must parse; if <name>.formatted exists
+ *                             pql_format must produce exactly its text
+ *                             (without the final newline)
  *   invalid/<case>/input      must fail with the message in
- *   invalid/<case>/error      (first line)
+ *   invalid/<case>/error      (without the final newline)
  * plus hand-written cases for precedence, associativity, matchers,
  * numbers, durations, escapes, positions, functions and limits.
  */
@@ -173,9 +174,13 @@ static char *read_file(const char *path, size_t *len)
 	return buf_detach(&b, NULL);
 }
 
+/* Drop one trailing newline. */
 static void chomp(char *s)
 {
-	s[strcspn(s, "\n")] = '\0';
+	size_t n = strlen(s);
+
+	if (n > 0 && s[n - 1] == '\n')
+		s[n - 1] = '\0';
 }
 
 /* ---------------------------------------------------------------- golden data */
@@ -756,6 +761,80 @@ START_TEST(test_promql_parse_lexer_tokens)
 }
 END_TEST
 
+START_TEST(test_promql_parse_pretty)
+{
+	/* Prometheus's Pretty() with a 10-column line, from its own tests */
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "sum(foo)",
+		  "sum(foo)" },
+		{ "sum by() (task:errors:rate10s{job=\"s\"})",
+		  "sum(\n  task:errors:rate10s{job=\"s\"}\n)" },
+		{ "sum without(job,foo) (task:errors:rate10s{job=\"s\"})",
+		  "sum without (job, foo) (\n  task:errors:rate10s{job=\"s\"}\n)" },
+		{ "sum (task:errors:rate10s{job=\"s\"}) by(job,foo)",
+		  "sum by (job, foo) (\n  task:errors:rate10s{job=\"s\"}\n)" },
+		{ "topk(10, ask:errors:rate10s{job=\"s\"})",
+		  "topk(\n  10,\n  ask:errors:rate10s{job=\"s\"}\n)" },
+		{ "sum by(job,foo) # Comment 1.\n(sum by(job,foo) ( # Comment 2.\ntask:errors:rate10s{job=\"s\"}))",
+		  "sum by (job, foo) (\n  sum by (job, foo) (\n    task:errors:rate10s{job=\"s\"}\n  )\n)" },
+		{ "a+b",
+		  "a + b" },
+		{ "a == bool 1",
+		  "  a\n== bool\n  1" },
+		{ "a + ignoring(job) b",
+		  "  a\n+ ignoring (job)\n  b" },
+		{ "foo_1 + foo_2 + foo_3",
+		  "    foo_1\n  +\n    foo_2\n+\n  foo_3" },
+		{ "foo + baar + foo_3",
+		  "  foo + baar\n+\n  foo_3" },
+		{ "foo_1 + ignoring(foo) foo_2 + ignoring(job) group_left foo_3 + on(instance) group_right foo_4",
+		  "      foo_1\n    + ignoring (foo)\n      foo_2\n  + ignoring (job) group_left ()\n    foo_3\n+ on (instance) group_right ()\n  foo_4" },
+		{ "rate(long_vector_selector[10m:1m] @ start() offset 1m)",
+		  "rate(\n  long_vector_selector[10m:1m] @ start() offset 1m\n)" },
+		{ "histogram_quantile(0.9, rate(foo[1m]))",
+		  "histogram_quantile(\n  0.9,\n  rate(\n    foo[1m]\n  )\n)" },
+		{ "max_over_time(rate(demo_api_request_duration_seconds_count[1m])[1m:] @ start() offset 1m)",
+		  "max_over_time(\n  rate(\n    demo_api_request_duration_seconds_count[1m]\n  )[1m:] @ start() offset 1m\n)" },
+		{ "label_replace(up{job=\"api-server\",service=\"a:c\"}, \"foo\", \"$1\", \"service\", \"(.*):.*\")",
+		  "label_replace(\n  up{job=\"api-server\",service=\"a:c\"},\n  \"foo\",\n  \"$1\",\n  \"service\",\n  \"(.*):.*\"\n)" },
+		{ "((_foo_long_))",
+		  "(\n  (\n    _foo_long_\n  )\n)" },
+		{ "(((foo_long)))",
+		  "(\n  (\n    (foo_long)\n  )\n)" },
+		{ "vector_selector @ start()",
+		  "vector_selector @ start()" },
+		{ "(foo_long + bar_long + bar_2_long)",
+		  "(\n      foo_long\n    +\n      bar_long\n  +\n    bar_2_long\n)" },
+		{ "(1111 + 2222)",
+		  "(\n    1111\n  +\n    2222\n)" },
+		{ "(node_timex_offset_seconds > 0.05 and deriv(node_timex_offset_seconds[5m]) >= 0) or (node_timex_offset_seconds < -0.05 and deriv(node_timex_offset_seconds[5m]) <= 0)",
+		  "  (\n        node_timex_offset_seconds\n      >\n        0.05\n    and\n        deriv(\n          node_timex_offset_seconds[5m]\n        )\n      >=\n        0\n  )\nor\n  (\n        node_timex_offset_seconds\n      <\n        -0.05\n    and\n        deriv(\n          node_timex_offset_seconds[5m]\n        )\n      <=\n        0\n  )" },
+		{ "-vector_selector",
+		  "-vector_selector" },
+		{ "(-vector_selector)",
+		  "(\n  -vector_selector\n)" },
+		{ "-histogram_quantile(0.9, -rate(foo[1m] @ start()))",
+		  "-histogram_quantile(\n  0.9,\n  -rate(\n    foo[1m] @ start()\n  )\n)" },
+		{ "rate(foo[-5m+35m])",
+		  "rate(\n  foo[-5m + 35m]\n)" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct parsed p;
+		struct buf b = BUF_INIT;
+
+		pql_node_pretty_width(must(&p, cases[i].in), 0, 10, &b);
+		ck_assert_msg(strcmp(b.data, cases[i].out) == 0, "[%s]:\n%s\nwant\n%s", cases[i].in,
+			      b.data, cases[i].out);
+		buf_release(&b);
+		parsed_free(&p);
+	}
+}
+END_TEST
+
 Suite *promql_parse_suite(void);
 
 Suite *promql_parse_suite(void)
@@ -780,6 +859,7 @@ Suite *promql_parse_suite(void)
 	tcase_add_test(tc, test_promql_parse_depth_limit);
 	tcase_add_test(tc, test_promql_parse_nomem);
 	tcase_add_test(tc, test_promql_parse_lexer_tokens);
+	tcase_add_test(tc, test_promql_parse_pretty);
 	suite_add_tcase(s, tc);
 	return s;
 }
