@@ -681,6 +681,46 @@ START_TEST(test_remote_write_out_of_order_and_duplicate)
 }
 END_TEST
 
+START_TEST(test_remote_write_conflicts_within_one_request)
+{
+	/* Prometheus sends one sample per entry, so one series shows up in
+	 * several entries of a request */
+	static const char *const a[] = { "__name__", "c", NULL };
+	static const int64_t t5[] = { 5000 }, t4[] = { 4000 }, t6[] = { 6000 };
+	static const double v1[] = { 1 }, v2[] = { 2 }, v3[] = { 3 };
+	struct tseries ts[] = {
+		{ a, 1, t5, v1, 0, 0 },
+		{ a, 1, t4, v1, 0, 0 }, /* out of order */
+		{ a, 1, t5, v2, 0, 0 }, /* duplicate, other value */
+		{ a, 1, t5, v1, 0, 0 }, /* duplicate, same value: accepted */
+		{ a, 1, t6, v3, 0, 0 },
+	};
+	struct db *db = mem_db();
+	struct rw_result res;
+	struct series_set set;
+	struct querier *q;
+	size_t i;
+
+	write_series(db, ts, 5, NULL, 0, &res);
+	ck_assert_int_eq(res.status, 400);
+	ck_assert_str_eq(res.msg, "out of order sample for series {__name__=\"c\"}");
+	ck_assert_uint_eq(res.series, 5);
+	ck_assert_uint_eq(res.rejected[RW_REASON_OUT_OF_ORDER], 1);
+	ck_assert_uint_eq(res.rejected[RW_REASON_DUPLICATE], 1);
+	ck_assert_uint_eq(res.samples_written, 3);
+	i = read_series(db, "c", &set, &q);
+	ck_assert_uint_ne(i, SIZE_MAX);
+	ck_assert_uint_eq(set.s[i].n, 2);
+	ck_assert_int_eq(set.s[i].t[0], 5000);
+	ck_assert_double_eq(set.s[i].v[0], 1);
+	ck_assert_int_eq(set.s[i].t[1], 6000);
+	ck_assert_double_eq(set.s[i].v[1], 3);
+	series_set_release(&set);
+	querier_free(q);
+	db_close(db);
+}
+END_TEST
+
 START_TEST(test_remote_write_histograms_rejected)
 {
 	static const char *const a[] = { "__name__", "h", NULL };
@@ -928,6 +968,7 @@ Suite *remote_write_suite(void)
 	tcase_add_test(tc, test_remote_write_metadata_kept);
 	tcase_add_test(tc, test_remote_write_stale_marker_bits);
 	tcase_add_test(tc, test_remote_write_out_of_order_and_duplicate);
+	tcase_add_test(tc, test_remote_write_conflicts_within_one_request);
 	tcase_add_test(tc, test_remote_write_histograms_rejected);
 	tcase_add_test(tc, test_remote_write_reason_names);
 	tcase_add_test(tc, test_remote_write_many_series_one_request);
