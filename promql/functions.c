@@ -1524,6 +1524,11 @@ static bool stale(double d)
 	return b == 0x7ff0000000000002ULL;
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* Go's regexp.QuoteMeta into b. */
 static void quote_meta(struct buf *b, const char *s)
 {
@@ -1659,24 +1664,29 @@ static int fn_info(struct ev *ev, const struct pql_call *c, struct val *out)
 		const char *nm = labels_get(&base.s[k].ls, LABEL_NAME);
 		ignore[k] = all_match(namem, nname, nm ? nm : "");
 	}
-	/* select info series whose identifying labels occur in the base */
+	/* select info series whose identifying labels occur in the base:
+	 * the distinct values of each, sorted, as a regex alternation */
 	struct buf res[2] = { BUF_INIT, BUF_INIT };
 	bool have[2] = { false, false };
+	const char **vals = arena_alloc(q->a, (base.n ? base.n : 1) * sizeof(char *));
+	if (!vals) {
+		matcher_release(&deflt);
+		return ev_nomem(q);
+	}
 	for (int li = 0; li < 2; li++) {
+		size_t nv = 0;
 		for (size_t k = 0; k < base.n; k++) {
 			const char *v = labels_get(&base.s[k].ls, info_id_labels[li]);
-			if (ignore[k] || !v)
-				continue;
-			bool dup = false;
-			for (size_t j = 0; j < k && !dup; j++) {
-				const char *w = labels_get(&base.s[j].ls, info_id_labels[li]);
-				dup = !ignore[j] && w && strcmp(v, w) == 0;
-			}
-			if (dup)
+			if (!ignore[k] && v)
+				vals[nv++] = v;
+		}
+		qsort(vals, nv, sizeof(char *), cmp_cstr);
+		for (size_t k = 0; k < nv; k++) {
+			if (k && strcmp(vals[k], vals[k - 1]) == 0)
 				continue;
 			if (have[li])
 				buf_addch(&res[li], '|');
-			quote_meta(&res[li], v);
+			quote_meta(&res[li], vals[k]);
 			have[li] = true;
 		}
 	}
