@@ -59,7 +59,8 @@ START_TEST(test_util_arena_no_overlap)
 	}
 	for (i = 0; i < 300; i++)
 		for (j = 0; j < n[i]; j++)
-			ck_assert_uint_eq(p[i][j], i & 0xff);
+			if (p[i][j] != (i & 0xff))
+				ck_abort_msg("allocation %zu overwritten at byte %zu", i, j);
 	ck_assert_uint_ge(arena_used(a), 17 * 70000);
 	arena_free(a);
 }
@@ -476,6 +477,7 @@ Suite *util_suite(void)
 	TCase *tc;
 
 	tc = tcase_create("arena");
+	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_util_arena_alignment);
 	tcase_add_test(tc, test_util_arena_no_overlap);
 	tcase_add_test(tc, test_util_arena_big);
