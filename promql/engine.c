@@ -419,40 +419,55 @@ static int vector_sel_steps(struct ev *ev, const struct pql_vector_sel *vs,
  * A `smoothed` instant selector: the value at each reference time is
  * interpolated between the samples around it (within the lookback on
  * either side), or the last sample when none follows. Stale markers are
- * ignored. Returns the number of points set in o.
+ * ignored. *count gets the number of points set in o.
  */
-static size_t smooth_series(struct ev *ev, const struct series *s, bool at, int64_t atv, int64_t off,
-			    int64_t lb, struct vser *o)
+static int smooth_series(struct ev *ev, const struct series *s, bool at, int64_t atv, int64_t off,
+			 int64_t lb, struct vser *o, size_t *count)
 {
-	size_t cnt = 0;
+	size_t cnt = 0, n = 0;
+	int64_t *t = malloc((s->n ? s->n : 1) * sizeof(int64_t));
+	double *v = malloc((s->n ? s->n : 1) * sizeof(double));
+	if (!t || !v) {
+		free(t);
+		free(v);
+		return ev_nomem(ev->q);
+	}
+	for (size_t j = 0; j < s->n; j++)
+		if (!is_stale_nan(s->v[j])) {
+			t[n] = s->t[j];
+			v[n++] = s->v[j];
+		}
 	for (size_t i = 0; i < ev->nsteps; i++) {
 		int64_t ref = (at ? atv : ev_ts(ev, i)) - off;
-		/* previous (t < ref, within lb) and next (t >= ref, within lb) */
-		long prev = -1, next = -1;
-		for (size_t j = 0; j < s->n; j++) {
-			if (is_stale_nan(s->v[j]) || s->t[j] <= ref - lb || s->t[j] > ref + lb)
-				continue;
-			if (s->t[j] < ref)
-				prev = (long)j;
-			else if (next < 0)
-				next = (long)j;
+		size_t a = 0, b = n;
+		while (a < b) { /* first sample at or after ref */
+			size_t m = (a + b) / 2;
+			if (t[m] >= ref)
+				b = m;
+			else
+				a = m + 1;
 		}
-		double v;
-		if (next >= 0 && s->t[next] == ref) {
-			v = s->v[next];
-		} else if (prev >= 0 && next >= 0) {
-			double y1 = s->v[prev], y2 = s->v[next];
-			v = y1 + (y2 - y1) * (double)(ref - s->t[prev]) / (double)(s->t[next] - s->t[prev]);
-		} else if (prev >= 0) {
-			v = s->v[prev];
+		bool has_next = a < n && t[a] <= ref + lb;
+		bool has_prev = a > 0 && t[a - 1] > ref - lb;
+		double val;
+		if (has_next && t[a] == ref) {
+			val = v[a];
+		} else if (has_prev && has_next) {
+			val = v[a - 1] + (v[a] - v[a - 1]) * (double)(ref - t[a - 1]) /
+						 (double)(t[a] - t[a - 1]);
+		} else if (has_prev) {
+			val = v[a - 1];
 		} else {
 			continue;
 		}
-		o->v[i] = v;
+		o->v[i] = val;
 		o->ok[i] = 1;
 		cnt++;
 	}
-	return cnt;
+	free(t);
+	free(v);
+	*count = cnt;
+	return 0;
 }
 
 /*
@@ -497,7 +512,8 @@ static int vector_sel_steps(struct ev *ev, const struct pql_vector_sel *vs,
 		if ((rc = ev_check(q)))
 			return rc;
 		if (vs->smoothed) {
-			cnt = smooth_series(ev, s, at, atv, vs->offset_ms, lb, o);
+			if ((rc = smooth_series(ev, s, at, atv, vs->offset_ms, lb, o, &cnt)))
+				return rc;
 			goto counted;
 		}
 		for (size_t i = 0; i < ev->nsteps; i++) {
