@@ -386,6 +386,8 @@ static int secs_to_ms(double s, bool positive, int64_t *ms, struct ts_error *err
 	if (positive && s <= 0)
 		return ts_error_set(err, TS_ERR_INVALID, "duration must be greater than 0");
 	*ms = (int64_t)(s * 1000.0);
+	if (positive && *ms <= 0)
+		return ts_error_set(err, TS_ERR_INVALID, "duration must be greater than 0");
 	return 0;
 }
 

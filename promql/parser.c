@@ -1099,6 +1099,12 @@ static bool dur_value(struct parser *p, struct pql_node *d, bool positive, int64
 			return false;
 		}
 		*ms = lit_ms(d->u.num.val);
+		/* below a millisecond a range or step would be 0: the engine
+		 * works in ms (Prometheus truncates the same way) */
+		if (positive && *ms <= 0) {
+			fail(p, d->pos.start, "duration must be greater than 0");
+			return false;
+		}
 		return true;
 	}
 	*expr = d;
