@@ -264,17 +264,21 @@ def case_metadata(c):
     if lib.standin():
         lib.log("stand-in Prometheus keeps no received metadata; skipped")
         return
-    pm = lib.api_data(c.prom.url, "/api/v1/metadata")
-    check(isinstance(pm, dict) and len(pm) > 20,
-          "prometheus metadata too small: %r" % (pm,))
-    # Metadata travels every send_interval (1s); give it a little longer.
+    # Metadata travels every send_interval (1s), and a family that a target
+    # exposes for the first time right now may not have been sent yet:
+    # retry for a while before judging.
     deadline = time.time() + 10
     while True:
+        pm = lib.api_data(c.prom.url, "/api/v1/metadata")
         vm = lib.api_data(c.varve.url, "/api/v1/metadata")
         missing = [f for f in METADATA_FAMILIES if f not in (vm or {})]
+        if isinstance(vm, dict) and isinstance(pm, dict):
+            missing += sorted(set(pm) - set(vm))
         if not missing or time.time() > deadline:
             break
         time.sleep(0.5)
+    check(isinstance(pm, dict) and len(pm) > 20,
+          "prometheus metadata too small: %r" % (pm,))
     check(isinstance(vm, dict), "varve metadata is not an object: %r" % vm)
     for fam in METADATA_FAMILIES:
         check(fam in pm, "prometheus has no metadata for %s" % fam)
@@ -286,6 +290,17 @@ def case_metadata(c):
     missing = sorted(set(pm) - set(vm))
     check(not missing, "%d families in prometheus's metadata missing in "
           "varve's, e.g. %r" % (len(missing), missing[:10]))
+    # Every family: varve holds (one of) the entries Prometheus has.
+    bad = []
+    for fam in sorted(pm):
+        pe = set((e.get("type"), e.get("help"), e.get("unit"))
+                 for e in pm[fam])
+        ve = set((e.get("type"), e.get("help"), e.get("unit"))
+                 for e in vm[fam])
+        if not pe & ve:
+            bad.append("%s: varve %r, prometheus %r" % (fam, ve, pe))
+    check(not bad, "%d families differ:\n%s" % (len(bad), "\n".join(bad[:8])))
+    lib.log("metadata: %d families agree" % len(pm))
     # The limit parameter is honoured.
     one = lib.api_data(c.varve.url, "/api/v1/metadata", [("limit", "1")])
     check_eq(len(one), 1, "families with limit=1")
