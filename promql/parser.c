@@ -1031,6 +1031,11 @@ static struct pql_node *parse_duration_expr(struct parser *p, int min_prec, cons
 			lhs = NULL;
 			break;
 		}
+		if (p->o.no_duration_expr) {
+			fail(p, lhs->pos.start, "experimental duration expression is not enabled");
+			lhs = NULL;
+			break;
+		}
 		lhs = new_dur(p, op, lhs, rhs, lhs->pos.start, rhs->pos.end);
 	}
 	leave(p);

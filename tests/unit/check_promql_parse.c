@@ -835,6 +835,43 @@ START_TEST(test_promql_parse_pretty)
 }
 END_TEST
 
+START_TEST(test_promql_parse_feature_flags)
+{
+	static const struct {
+		struct pql_parse_opts o;
+		const char *q, *msg;
+	} cases[] = {
+		{ { .no_duration_expr = true }, "foo[5m+1m]",
+		  "1:5: parse error: experimental duration expression is not enabled" },
+		{ { .no_extended_range = true }, "rate(foo[5m] anchored)",
+		  "1:6: parse error: anchored modifier is experimental and not enabled" },
+		{ { .no_fill = true }, "a + fill(0) b",
+		  "1:3: parse error: binop fill modifiers are experimental and not enabled" },
+		{ { .no_experimental = true }, "limitk(1, foo)",
+		  "1:1: parse error: limitk() is experimental and must be enabled with "
+		  "--enable-feature=promql-experimental-functions" },
+		{ { .max_depth = 3 }, "abs(abs(abs(abs(x))))",
+		  "1:13: parse error: query is nested too deeply (more than 3 levels)" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct arena *a = arena_new(0);
+		struct pql_node *root = NULL;
+		struct ts_error err;
+		int rc = pql_parse_opts(cases[i].q, &cases[i].o, a, &root, &err);
+
+		ck_assert_msg(rc != 0, "[%s] parsed", cases[i].q);
+		ck_assert_str_eq(err.msg, cases[i].msg);
+		ck_assert_ptr_null(root);
+		/* and with the defaults it parses */
+		ck_assert_int_eq(pql_parse(cases[i].q, a, &root, &err), 0);
+		pql_ast_release(root);
+		arena_free(a);
+	}
+}
+END_TEST
+
 Suite *promql_parse_suite(void);
 
 Suite *promql_parse_suite(void)
@@ -860,6 +897,7 @@ Suite *promql_parse_suite(void)
 	tcase_add_test(tc, test_promql_parse_nomem);
 	tcase_add_test(tc, test_promql_parse_lexer_tokens);
 	tcase_add_test(tc, test_promql_parse_pretty);
+	tcase_add_test(tc, test_promql_parse_feature_flags);
 	suite_add_tcase(s, tc);
 	return s;
 }
