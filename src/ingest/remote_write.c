@@ -527,15 +527,19 @@ static inline bool get_len(const uint8_t **p, const uint8_t *end, size_t *len)
 	uint64_t v = 0;
 	unsigned i;
 
-	for (i = 0;; i++) {
-		uint8_t b;
+	if (q < end && *q < 0x80) {
+		v = *q++;
+	} else {
+		for (i = 0;; i++) {
+			uint8_t b;
 
-		if (i == 5 || q >= end)
-			return false;
-		b = *q++;
-		v |= (uint64_t)(b & 0x7f) << (7 * i);
-		if (b < 0x80)
-			break;
+			if (i == 5 || q >= end)
+				return false;
+			b = *q++;
+			v |= (uint64_t)(b & 0x7f) << (7 * i);
+			if (b < 0x80)
+				break;
+		}
 	}
 	if (v > (uint64_t)(end - q))
 		return false;
