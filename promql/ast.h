@@ -37,19 +37,25 @@
  *      stored on its inner vector selector (u.ms.vs->u.vs), as in
  *      Prometheus; a subquery has its own offset/@ fields.
  *   4. Durations are in milliseconds. range_ms/step_ms/offset_ms are
- *      final when the source was a literal or a constant duration
- *      expression. When the matching *_expr field is non-NULL and
- *      pql_duration_is_const() is false for it (it uses step() or
- *      range()), call pql_ast_resolve_durations() once per query, with
- *      the query's step and range, before evaluating: it fills the *_ms
- *      fields in place.
+ *      final when the source was a literal (ranges and steps of literals
+ *      are >= 1 ms). When the matching *_expr field is non-NULL the
+ *      source was a duration expression ([5m+1m], offset (2*step())):
+ *      call pql_ast_resolve_durations() once per query, with the query's
+ *      step and range, before evaluating. It fills the *_ms fields from
+ *      the expressions and rejects ranges/steps that are not positive,
+ *      as Prometheus's engine does (constant expressions already hold
+ *      their value, but are only checked there).
  *   5. Every vector selector's matchers include the metric name as a
  *      `__name__` equality matcher when a name was written (`foo{a="b"}`
  *      gives two matchers: __name__="foo", a="b"), in source order with
  *      the name first.
  *   6. Binary u.bin.vm (vector matching) is meaningful only when both
- *      operands are instant vectors; for set operators (and/or/unless)
- *      its card is PQL_CARD_MANY_TO_MANY.
+ *      operands are instant vectors (it is zeroed otherwise); for set
+ *      operators (and/or/unless) its card is PQL_CARD_MANY_TO_MANY.
+ *   7. start(), end(), step(), range(), min_of(a, b), max_of(a, b) in an
+ *      expression are PQL_NODE_CALLs (PQL_FN_START...); inside ranges and
+ *      offsets step()/range()/min_of/max_of are PQL_NODE_DURATION ops.
+ *      `@ start()` / `@ end()` are PQL_AT_START / PQL_AT_END.
  *
  *   Everything lives in the arena passed to pql_parse, except the
  *   compiled regexes inside the matchers (struct matcher from
