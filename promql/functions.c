@@ -1931,6 +1931,20 @@ int ev_call(struct ev *ev, struct pql_node *n, struct val *out)
 		return fn_histogram_quantiles(ev, c, out);
 	case PQL_FN_INFO:
 		return fn_info(ev, c, out);
+	case PQL_FN_HISTOGRAM_COUNT:
+	case PQL_FN_HISTOGRAM_SUM:
+	case PQL_FN_HISTOGRAM_AVG:
+	case PQL_FN_HISTOGRAM_STDDEV:
+	case PQL_FN_HISTOGRAM_STDVAR: {
+		/* these read native histogram samples only; the store holds
+		 * floats, so (as in Prometheus on float data) nothing comes out */
+		struct val in;
+		int rc = ev_eval(ev, c->args[0], &in);
+		if (rc)
+			return rc;
+		set_vector(out, NULL, 0);
+		return 0;
+	}
 	case PQL_FN_TIMESTAMP:
 		return fn_timestamp(ev, c, out);
 	case PQL_FN_VECTOR:
