@@ -63,6 +63,9 @@ struct parser {
 /* ---------------------------------------------------------------- errors */
 
 static void failv(struct parser *p, int code, size_t pos, const char *fmt, va_list ap)
+	__attribute__((format(printf, 4, 0)));
+
+static void failv(struct parser *p, int code, size_t pos, const char *fmt, va_list ap)
 {
 	if (p->failed)
 		return;
