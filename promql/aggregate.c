@@ -323,8 +323,23 @@ static int agg_count_values(struct ev *ev, struct pql_node *n, const struct val 
 {
 	struct qctx *q = ev->q;
 	const struct pql_aggregate *ag = &n->u.agg;
-	if (!label_name_valid(label, strlen(label)))
-		return ev_fail(q, TS_ERR_EXEC, "invalid label name \"%s\"", label);
+	if (!*label || !utf8_valid(label, strlen(label))) {
+		/* quoted the way Go's %q shows it: invalid bytes as \xNN */
+		char quoted[256];
+		size_t o = 0;
+		for (const unsigned char *p = (const unsigned char *)label; *p && o + 5 < sizeof(quoted); p++) {
+			if (*p == '"' || *p == '\\') {
+				quoted[o++] = '\\';
+				quoted[o++] = (char)*p;
+			} else if (*p < 0x20 || *p >= 0x7f) {
+				o += (size_t)snprintf(quoted + o, sizeof(quoted) - o, "\\x%02x", *p);
+			} else {
+				quoted[o++] = (char)*p;
+			}
+		}
+		quoted[o] = '\0';
+		return ev_fail(q, TS_ERR_EXEC, "invalid label name \"%s\"", quoted);
+	}
 	const char **grouping = (const char **)ag->grouping;
 	size_t ngrouping = ag->ngrouping;
 	if (!ag->without) {
