@@ -210,8 +210,14 @@ static int set_op(struct ev *ev, const struct pql_binary *b, struct val *l, stru
 	struct vbuild vb;
 	int rc = 0;
 	bool found;
-	if (!ls || !rs || !sigmap_init(&m, l->n + r->n))
+	long *li = arena_alloc(q->a, (l->n + 1) * sizeof(long));
+	long *ri = arena_alloc(q->a, (r->n + 1) * sizeof(long));
+	if (!ls || !rs || !li || !ri || !sigmap_init(&m, l->n + r->n))
 		return ev_nomem(q);
+	for (size_t k = 0; k < l->n; k++)
+		li[k] = -1;
+	for (size_t k = 0; k < r->n; k++)
+		ri[k] = -1;
 	vb_init(&vb, ev);
 	for (size_t i = 0; i < ev->nsteps && !rc; i++) {
 		sigmap_clear(&m);
@@ -220,12 +226,14 @@ static int set_op(struct ev *ev, const struct pql_binary *b, struct val *l, stru
 				if (!l->s[k].ok[i])
 					continue;
 				*sigmap_slot(&m, ls[k], &found) = 1;
-				rc = vb_add(&vb, &l->s[k].ls, l->s[k].drop_name, i, l->s[k].v[i]);
+				rc = vb_add_cached(&vb, &li[k], &l->s[k].ls, l->s[k].drop_name, i,
+						   l->s[k].v[i]);
 			}
 			for (size_t k = 0; k < r->n && !rc; k++) {
 				if (!r->s[k].ok[i] || sigmap_has(&m, rs[k]))
 					continue;
-				rc = vb_add(&vb, &r->s[k].ls, r->s[k].drop_name, i, r->s[k].v[i]);
+				rc = vb_add_cached(&vb, &ri[k], &r->s[k].ls, r->s[k].drop_name, i,
+						   r->s[k].v[i]);
 			}
 			continue;
 		}
@@ -237,7 +245,8 @@ static int set_op(struct ev *ev, const struct pql_binary *b, struct val *l, stru
 				continue;
 			bool has = sigmap_has(&m, ls[k]);
 			if (b->op == PQL_OP_AND ? has : !has)
-				rc = vb_add(&vb, &l->s[k].ls, l->s[k].drop_name, i, l->s[k].v[i]);
+				rc = vb_add_cached(&vb, &li[k], &l->s[k].ls, l->s[k].drop_name, i,
+						   l->s[k].v[i]);
 		}
 	}
 	sigmap_free(&m);

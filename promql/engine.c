@@ -374,6 +374,25 @@ int vb_add(struct vbuild *b, const struct labels *ls, bool drop_name, size_t ste
 	return 0;
 }
 
+int vb_add_cached(struct vbuild *b, long *idx, const struct labels *ls, bool drop_name, size_t step,
+		  double v)
+{
+	struct vser *s;
+	if (*idx >= 0) {
+		s = &b->s[*idx];
+	} else {
+		s = vb_series(b, ls, drop_name);
+		if (!s)
+			return ev_nomem(b->ev->q);
+		*idx = s - b->s;
+	}
+	if (s->ok[step])
+		return ev_fail(b->ev->q, TS_ERR_EXEC, "vector cannot contain metrics with the same labelset");
+	s->ok[step] = 1;
+	s->v[step] = v;
+	return 0;
+}
+
 void vb_finish(struct vbuild *b, struct val *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -160,6 +160,10 @@ static inline int64_t rng_ref(const struct ev *ev, const struct rng *r, size_t i
 void vb_init(struct vbuild *b, struct ev *ev);
 /* Add value v at step for labels ls (copied by reference). */
 int vb_add(struct vbuild *b, const struct labels *ls, bool drop_name, size_t step, double v);
+/* vb_add for a caller that keeps feeding the same labels: *idx caches
+ * the output series (start it at -1). */
+int vb_add_cached(struct vbuild *b, long *idx, const struct labels *ls, bool drop_name, size_t step,
+		  double v);
 /* Series for labels ls (created empty when new); NULL on OOM. */
 struct vser *vb_series(struct vbuild *b, const struct labels *ls, bool drop_name);
 void vb_finish(struct vbuild *b, struct val *out);

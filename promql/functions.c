@@ -532,9 +532,10 @@ static int fn_label_replace(struct ev *ev, const struct pql_call *c, struct val 
 			if (strcmp(dst, LABEL_NAME) == 0)
 				drop = false;
 		}
+		long idx = -1;
 		for (size_t i = 0; i < ev->nsteps && !rc; i++)
 			if (in.s[k].ok[i])
-				rc = vb_add(&b, &ls, drop, i, in.s[k].v[i]);
+				rc = vb_add_cached(&b, &idx, &ls, drop, i, in.s[k].v[i]);
 	}
 	pcre2_match_data_free(md);
 	pcre2_code_free(re);
@@ -587,9 +588,10 @@ static int fn_label_join(struct ev *ev, const struct pql_call *c, struct val *ou
 		free(sb.p);
 		struct labels ls = lbl_set(q, &in.s[k].ls, dst, val);
 		bool drop = strcmp(dst, LABEL_NAME) == 0 ? false : in.s[k].drop_name;
+		long idx = -1;
 		for (size_t i = 0; i < ev->nsteps && !rc; i++)
 			if (in.s[k].ok[i])
-				rc = vb_add(&b, &ls, drop, i, in.s[k].v[i]);
+				rc = vb_add_cached(&b, &idx, &ls, drop, i, in.s[k].v[i]);
 	}
 	vb_finish(&b, out);
 	return rc;

@@ -521,6 +521,9 @@ static bool maybe_label(enum pql_tok t)
 {
 	if (t == PQL_T_IDENTIFIER || t == PQL_T_METRIC_IDENTIFIER)
 		return true;
+	/* Prometheus's list leaves out `without` */
+	if (t == PQL_T_WITHOUT)
+		return false;
 	if (pql_tok_is_aggregator(t) || pql_tok_is_keyword(t))
 		return true;
 	switch (t) {
