@@ -7,6 +7,7 @@
  *                             (without the final newline)
  *   invalid/<case>/input      must fail with the message in
  *   invalid/<case>/error      (without the final newline)
+ *   lists/conformance_exprs.txt  one query a line, each must parse
  * plus hand-written cases for precedence, associativity, matchers,
  * numbers, durations, escapes, positions, functions and limits.
  */
@@ -872,6 +873,35 @@ START_TEST(test_promql_parse_feature_flags)
 }
 END_TEST
 
+START_TEST(test_promql_parse_conformance_list)
+{
+	char path[1200], *data, *line, *save = NULL;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "%s/tests/data/promql/lists/conformance_exprs.txt", TEST_SRCDIR);
+	data = read_file(path, NULL);
+	ck_assert_ptr_nonnull(data);
+	for (line = strtok_r(data, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		struct parsed p;
+		char *once, *twice;
+
+		if (line[0] == '#' || line[0] == '\0')
+			continue;
+		parse(&p, line);
+		ck_assert_msg(p.rc == 0, "[%s]: %s", line, p.err.msg);
+		parsed_free(&p);
+		once = fmt(line);
+		twice = fmt(once);
+		ck_assert_msg(strcmp(once, twice) == 0, "[%s] prints [%s] then [%s]", line, once, twice);
+		free(once);
+		free(twice);
+		n++;
+	}
+	free(data);
+	ck_assert_int_gt(n, 1500);
+}
+END_TEST
+
 Suite *promql_parse_suite(void);
 
 Suite *promql_parse_suite(void)
@@ -882,6 +912,7 @@ Suite *promql_parse_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_promql_parse_golden_valid);
 	tcase_add_test(tc, test_promql_parse_golden_invalid);
+	tcase_add_test(tc, test_promql_parse_conformance_list);
 	tcase_add_test(tc, test_promql_parse_precedence);
 	tcase_add_test(tc, test_promql_parse_associativity);
 	tcase_add_test(tc, test_promql_parse_matchers);
