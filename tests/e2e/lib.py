@@ -251,6 +251,48 @@ def start_prometheus(config_yaml, extra_args=(), kind="prometheus",
     return s
 
 
+# ------------------------------------------------------------ exporter
+
+
+class Exporter:
+    """A Prometheus text-format target served from a thread of this
+    process on 127.0.0.1: render() is called per scrape and returns the
+    exposition text.  .port, .url; stop() shuts it down (also at exit)."""
+
+    def __init__(self, render):
+        import http.server
+        import threading
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = render().encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type",
+                                 "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                     Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+        atexit.register(self.stop)
+
+    def stop(self):
+        if self.httpd is not None:
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd = None
+
+
 # ------------------------------------------------------------ HTTP
 
 

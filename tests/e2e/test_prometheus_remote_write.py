@@ -38,12 +38,16 @@ scrape_configs:
   - job_name: varve
     static_configs:
       - targets: ['127.0.0.1:%(varve)d']
+  - job_name: synthetic
+    static_configs:
+      - targets: ['127.0.0.1:%(synth)d']
 remote_write:
   - url: http://127.0.0.1:%(varve)d/api/v1/write
     remote_timeout: 10s
     queue_config:
       batch_send_deadline: 1s
       max_samples_per_send: 500
+      min_shards: 4
       min_backoff: 100ms
       max_backoff: 1s
     metadata_config:
@@ -89,6 +93,47 @@ METADATA_FAMILIES = [
 ]
 
 
+SYNTH_SERIES = 3000     # series of the synthetic target, written per second
+
+
+def synth_render():
+    """Exposition text of the synthetic target: counters, gauges with
+    awkward values, a histogram; values change with every scrape."""
+    n = int(time.time() * 1000)
+    out = ["# HELP e2e_synth_requests_total Requests of the synthetic target.",
+           "# TYPE e2e_synth_requests_total counter"]
+    per = SYNTH_SERIES // 3
+    for i in range(per):
+        out.append('e2e_synth_requests_total{shard="%d",path="/p/%d"} %d' % (
+            i % 16, i, (n // 1000) * (i + 1) + i))
+    out += ["# HELP e2e_synth_level A gauge with awkward values.",
+            "# TYPE e2e_synth_level gauge"]
+    # No "-0": Prometheus's remote write drops a zero double field, so the
+    # sign of -0 never reaches any receiver.
+    special = ["NaN", "+Inf", "-Inf", "-1.5e-310", "1e-300",
+               "1.7976931348623157e+308"]
+    for i in range(per):
+        if i < len(special):
+            val = special[i]
+        else:
+            val = repr(((n // 1000) % 97) * 0.1 + i / 7.0 - 50)
+        out.append('e2e_synth_level{unit_id="u%05d",zone="z%d"} %s' % (
+            i, i % 5, val))
+    out += ["# HELP e2e_synth_latency_seconds A histogram.",
+            "# TYPE e2e_synth_latency_seconds histogram"]
+    buckets = ["0.005", "0.01", "0.05", "0.1", "0.5", "1", "5", "+Inf"]
+    groups = (SYNTH_SERIES - 2 * per) // (len(buckets) + 2)
+    for g in range(groups):
+        c = 0
+        for j, le in enumerate(buckets):
+            c += (n // 1000 % 13) + j + g
+            out.append('e2e_synth_latency_seconds_bucket{op="o%d",le="%s"} %d'
+                       % (g, le, c))
+        out.append('e2e_synth_latency_seconds_sum{op="o%d"} %r' % (g, c * 0.37))
+        out.append('e2e_synth_latency_seconds_count{op="o%d"} %d' % (g, c))
+    return "\n".join(out) + "\n"
+
+
 class Ctx:
     """What the cases share: the two servers and the agreed window."""
     varve = None
@@ -123,7 +168,7 @@ def wait_first_samples(c):
             last = (st, js)
             if st == 200 and js and js.get("status") == "success":
                 jobs = set(m.get("job") for m in js["data"])
-                if {"prometheus", "varve"} <= jobs:
+                if {"prometheus", "varve", "synthetic"} <= jobs:
                     return time.time()
         except OSError as e:
             last = str(e)
@@ -136,8 +181,10 @@ def wait_first_samples(c):
 def setup(c, r):
     c.varve = lib.start_varve()
     r.add_log(c.varve)
+    c.synth = lib.Exporter(synth_render)
     prom_port = lib.free_port()
-    cfg = CONFIG % {"prom": prom_port, "varve": c.varve.port}
+    cfg = CONFIG % {"prom": prom_port, "varve": c.varve.port,
+                    "synth": c.synth.port}
     c.prom = lib.start_prometheus(cfg, port=prom_port)
     r.add_log(c.prom)
     first = wait_first_samples(c)
@@ -381,7 +428,8 @@ def body(r):
     r.case("instant POST up", case_instant, c, "up", "POST")
     for q in ENGINE_QUERIES:
         r.case("instant %s" % q, case_instant, c, q)
-    for sel in ('{job="prometheus"}', '{job="varve"}'):
+    for sel in ('{job="prometheus"}', '{job="varve"}',
+                '{job="synthetic"}'):
         r.case("raw samples %s" % sel, case_raw_samples, c, sel)
     for q in RANGE_QUERIES:
         r.case("range %s" % q, case_range, c, q)
