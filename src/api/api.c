@@ -796,33 +796,36 @@ void api_free(struct api *a)
 
 int api_register(struct api *a, struct http_server *s)
 {
+	/* slow handlers (queries, series and label scans, remote read and
+	 * write, which waits for storage) run on the worker pool */
+	enum { P = HTTP_ROUTE_PREFIX, O = HTTP_ROUTE_OFFLOAD };
 	static const struct {
 		const char *path;
-		bool prefix;
+		unsigned flags;
 		http_handler_fn fn;
 	} routes[] = {
-		{ "/api/v1/write", false, handle_write },
-		{ "/api/v1/read", false, api_handle_read },
-		{ "/api/v1/query", false, api_handle_query },
-		{ "/api/v1/query_range", false, api_handle_query_range },
-		{ "/api/v1/format_query", false, api_handle_format_query },
-		{ "/api/v1/query_exemplars", false, api_handle_query_exemplars },
-		{ "/api/v1/series", false, handle_series },
-		{ "/api/v1/labels", false, handle_labels },
-		{ "/api/v1/label/", true, handle_label_values },
-		{ "/api/v1/metadata", false, handle_metadata },
-		{ "/api/v1/status/buildinfo", false, handle_buildinfo },
-		{ "/api/v1/rules", false, handle_rules },
-		{ "/api/v1/alerts", false, handle_rules },
-		{ "/-/healthy", false, handle_healthy },
-		{ "/-/ready", false, handle_ready },
-		{ "/metrics", false, handle_metrics },
+		{ "/api/v1/write", O, handle_write },
+		{ "/api/v1/read", O, api_handle_read },
+		{ "/api/v1/query", O, api_handle_query },
+		{ "/api/v1/query_range", O, api_handle_query_range },
+		{ "/api/v1/format_query", 0, api_handle_format_query },
+		{ "/api/v1/query_exemplars", 0, api_handle_query_exemplars },
+		{ "/api/v1/series", O, handle_series },
+		{ "/api/v1/labels", O, handle_labels },
+		{ "/api/v1/label/", P | O, handle_label_values },
+		{ "/api/v1/metadata", 0, handle_metadata },
+		{ "/api/v1/status/buildinfo", 0, handle_buildinfo },
+		{ "/api/v1/rules", 0, handle_rules },
+		{ "/api/v1/alerts", 0, handle_rules },
+		{ "/-/healthy", 0, handle_healthy },
+		{ "/-/ready", 0, handle_ready },
+		{ "/metrics", 0, handle_metrics },
 	};
 	size_t i;
 	int rc;
 
 	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		rc = http_server_route(s, routes[i].path, routes[i].prefix, routes[i].fn, a);
+		rc = http_server_route(s, routes[i].path, routes[i].flags, routes[i].fn, a);
 		if (rc)
 			return rc;
 	}

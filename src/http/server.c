@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,9 +49,12 @@ struct route {
 	char *path;         /* pattern, owned */
 	size_t len;         /* strlen(path) */
 	bool prefix;        /* match every path starting with path */
+	bool offload;       /* run on the worker pool */
 	http_handler_fn fn; /* handler */
 	void *ctx;          /* handler's context */
 };
+
+struct req_state;
 
 struct http_server {
 	struct MHD_Daemon *daemon;   /* NULL when stopped */
@@ -58,6 +62,19 @@ struct http_server {
 	size_t nroutes;              /* entries in routes */
 	struct http_server_opts opts;/* settings with defaults filled in */
 	uint16_t port;               /* bound port, 0 when stopped */
+
+	/* worker pool for HTTP_ROUTE_OFFLOAD handlers; all guarded by lock */
+	pthread_mutex_t lock;
+	pthread_cond_t work;         /* signalled when a job is queued or on quit */
+	pthread_cond_t idle;         /* signalled when inflight drops to 0 */
+	struct req_state *qhead;     /* queued jobs, oldest first */
+	struct req_state *qtail;
+	size_t inflight;             /* jobs queued or running */
+	size_t unfinished;           /* offloaded requests not yet completed */
+	bool draining;               /* stopping: run new requests inline */
+	bool quit;                   /* workers exit when the queue is empty */
+	pthread_t *workers;          /* nworkers threads, NULL when not started */
+	unsigned nworkers;
 };
 
 /* Per-request state, from the URI log callback to the completion callback. */
@@ -69,6 +86,10 @@ struct req_state {
 	bool form;                  /* body is application/x-www-form-urlencoded */
 	bool too_large;             /* body went over max_body_bytes */
 	bool responded;             /* a response was queued early */
+	bool offloaded;             /* handed to a worker; the worker answers */
+	bool worker_failed;         /* the worker could not queue an answer */
+	bool counted;               /* counted in srv->unfinished until completion */
+	struct req_state *next;     /* worker queue link */
 	struct timespec t0;         /* when the request line arrived (CLOCK_MONOTONIC) */
 	const struct route *route;  /* matched route, NULL for 404 */
 	struct buf body;            /* body bytes received so far */
@@ -202,7 +223,7 @@ void http_response_text(struct http_response *resp, int status, const char *cont
 
 /* ------------------------------------------------------------ routing */
 
-int http_server_route(struct http_server *s, const char *path, bool prefix,
+int http_server_route(struct http_server *s, const char *path, unsigned flags,
 		      http_handler_fn fn, void *ctx)
 {
 	struct route *nr = realloc(s->routes, (s->nroutes + 1) * sizeof(*nr));
@@ -214,7 +235,8 @@ int http_server_route(struct http_server *s, const char *path, bool prefix,
 	if (!nr[s->nroutes].path)
 		return TS_ERR_NOMEM;
 	nr[s->nroutes].len = strlen(path);
-	nr[s->nroutes].prefix = prefix;
+	nr[s->nroutes].prefix = (flags & HTTP_ROUTE_PREFIX) != 0;
+	nr[s->nroutes].offload = (flags & HTTP_ROUTE_OFFLOAD) != 0;
 	nr[s->nroutes].fn = fn;
 	nr[s->nroutes].ctx = ctx;
 	s->nroutes++;
@@ -279,10 +301,18 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
+	struct http_server *srv = cls;
+	struct req_state *st = *req_cls;
+
 	(void)conn;
 	(void)toe;
-	req_state_free(*req_cls);
+	if (st && st->counted) {
+		pthread_mutex_lock(&srv->lock);
+		if (--srv->unfinished == 0)
+			pthread_cond_broadcast(&srv->idle);
+		pthread_mutex_unlock(&srv->lock);
+	}
+	req_state_free(st);
 	*req_cls = NULL;
 }
 
@@ -452,11 +482,92 @@ static struct http_param *arena_realloc_params(struct arena *a, struct http_para
 	return np;
 }
 
+/* Run the route's handler and queue its answer (any thread). */
+static enum MHD_Result run_handler(struct req_state *st, struct MHD_Connection *conn)
+{
+	struct http_response resp = { .status = 200, .body = BUF_INIT };
+
+	st->route->fn(&st->req, &resp, st->route->ctx);
+	return send_response(st, conn, &resp);
+}
+
+/*
+ * Hand st to the worker pool: suspend the connection (so libmicrohttpd
+ * leaves it alone), queue the job. False when the server is draining; the
+ * caller then runs the handler itself.
+ */
+static bool offload(struct req_state *st, struct MHD_Connection *conn)
+{
+	struct http_server *srv = st->srv;
+
+	pthread_mutex_lock(&srv->lock);
+	if (srv->draining || !srv->workers) {
+		pthread_mutex_unlock(&srv->lock);
+		return false;
+	}
+	st->offloaded = true;
+	st->counted = true;
+	srv->unfinished++;
+	MHD_suspend_connection(conn);
+	st->next = NULL;
+	if (srv->qtail)
+		srv->qtail->next = st;
+	else
+		srv->qhead = st;
+	srv->qtail = st;
+	srv->inflight++;
+	pthread_cond_signal(&srv->work);
+	pthread_mutex_unlock(&srv->lock);
+	return true;
+}
+
+/*
+ * A worker: take a job, run its handler, queue the answer on the still
+ * suspended connection, resume it. After MHD_resume_connection the
+ * request may complete (and its state be freed) at any moment, so nothing
+ * of it is touched afterwards.
+ */
+static void *worker_main(void *arg)
+{
+	struct http_server *srv = arg;
+	struct MHD_Connection *conn;
+	struct req_state *st;
+
+	for (;;) {
+		pthread_mutex_lock(&srv->lock);
+		while (!srv->qhead && !srv->quit)
+			pthread_cond_wait(&srv->work, &srv->lock);
+		st = srv->qhead;
+		if (!st) {
+			pthread_mutex_unlock(&srv->lock);
+			return NULL;
+		}
+		srv->qhead = st->next;
+		if (!srv->qhead)
+			srv->qtail = NULL;
+		pthread_mutex_unlock(&srv->lock);
+
+		conn = st->req.conn;
+		if (run_handler(st, conn) != MHD_YES) {
+			/* could not queue an answer: resuming with none makes
+			 * libmicrohttpd call the access handler again, which
+			 * closes the connection */
+			st->offloaded = false;
+			st->worker_failed = true;
+		}
+		MHD_resume_connection(conn);
+
+		pthread_mutex_lock(&srv->lock);
+		if (--srv->inflight == 0)
+			pthread_cond_broadcast(&srv->idle);
+		pthread_mutex_unlock(&srv->lock);
+	}
+}
+
 /* Phase 3: run the handler (or 404) and queue its answer. */
 static enum MHD_Result req_finish(struct req_state *st, struct MHD_Connection *conn)
 {
 	struct http_request *req = &st->req;
-	struct http_response resp = { .status = 200, .body = BUF_INIT };
 
 	if (st->too_large)
 		return send_too_large(st, conn);
@@ -483,8 +594,9 @@ static enum MHD_Result req_finish(struct req_state *st, struct MHD_Connection *c
 	}
 	if (!st->route)
 		return send_simple(st, conn, 404, "404 page not found\n");
-	st->route->fn(req, &resp, st->route->ctx);
-	return send_response(st, conn, &resp);
+	if (st->route->offload && offload(st, conn))
+		return MHD_YES;
+	return run_handler(st, conn);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -495,6 +607,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	struct req_state *st = *req_cls;
 
 	(void)version;
+	if (st && st->offloaded)
+		return MHD_YES; /* a worker owns the request until it resumes it */
+	if (st && st->worker_failed)
+		return MHD_NO; /* a worker could not queue an answer: close */
 	if (!st) {
 		/* the URI callback could not allocate; try once more */
 		st = req_state_new(cls, NULL);
@@ -542,7 +658,56 @@ struct http_server *http_server_new(const struct http_server_opts *opts)
 	}
 	if (!s->opts.timeout_s)
 		s->opts.timeout_s = 120;
+	if (!s->opts.workers)
+		s->opts.workers = s->opts.threads * 2 > 4 ? s->opts.threads * 2 : 4;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->idle, NULL);
 	return s;
+}
+
+/* Start the worker pool (if any route offloads). Returns 0 or TS_ERR_NOMEM. */
+static int workers_start(struct http_server *s)
+{
+	size_t i;
+	bool any = false;
+
+	for (i = 0; i < s->nroutes; i++)
+		any |= s->routes[i].offload;
+	if (!any)
+		return 0;
+	s->workers = calloc(s->opts.workers, sizeof(*s->workers));
+	if (!s->workers)
+		return TS_ERR_NOMEM;
+	s->quit = false;
+	s->draining = false;
+	for (s->nworkers = 0; s->nworkers < s->opts.workers; s->nworkers++)
+		if (pthread_create(&s->workers[s->nworkers], NULL, worker_main, s) != 0)
+			break;
+	if (!s->nworkers) {
+		free(s->workers);
+		s->workers = NULL;
+		return TS_ERR_NOMEM;
+	}
+	return 0;
+}
+
+/* Tell the workers to exit once the queue is empty and join them. */
+static void workers_stop(struct http_server *s)
+{
+	unsigned i;
+
+	if (!s->workers)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->quit = true;
+	pthread_cond_broadcast(&s->work);
+	pthread_mutex_unlock(&s->lock);
+	for (i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
+	free(s->workers);
+	s->workers = NULL;
+	s->nworkers = 0;
 }
 
 /*
@@ -614,29 +779,31 @@ __attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char 
 static struct MHD_Daemon *start_daemon(struct http_server *s, unsigned flags, unsigned port,
 				       const struct sockaddr *sa)
 {
+	struct MHD_OptionItem o[10];
+	size_t n = 0;
+
+	/* the logger first, so that option errors reach it too */
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_log, NULL };
 	if (sa)
-		return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
-					MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-					MHD_OPTION_SOCK_ADDR, sa,
-					MHD_OPTION_THREAD_POOL_SIZE, s->opts.threads,
-					MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-					MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-					MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
-					MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
-					MHD_OPTION_END);
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)sa };
+	if (s->opts.threads > 1)
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
+						  (intptr_t)s->opts.threads, NULL };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)on_uri, s };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+					  (intptr_t)CONN_MEMORY_LIMIT, NULL };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
+					  (intptr_t)s->opts.timeout_s, NULL };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 	return MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, s,
-				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-				MHD_OPTION_THREAD_POOL_SIZE, s->opts.threads,
-				MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
-				MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY_LIMIT,
-				MHD_OPTION_CONNECTION_TIMEOUT, s->opts.timeout_s,
-				MHD_OPTION_END);
+				MHD_OPTION_ARRAY, o, MHD_OPTION_END);
 }
 
 int http_server_start(struct http_server *s, const char *addr, struct ts_error *err)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+			 MHD_ALLOW_SUSPEND_RESUME;
 	const union MHD_DaemonInfo *info;
 	struct addrinfo hints, *res = NULL;
 	char host[256], portstr[8];
@@ -648,6 +815,8 @@ int http_server_start(struct http_server *s, const char *addr, struct ts_error *
 	if (!split_addr(addr, host, sizeof(host), &port))
 		return ts_error_set(err, TS_ERR_INVALID,
 				    "invalid listen address %s: want HOST:PORT or :PORT", addr);
+	if (workers_start(s))
+		return ts_error_set(err, TS_ERR_NOMEM, "cannot start worker threads");
 	errno = 0;
 	if (!host[0]) {
 		/* all interfaces: IPv6 with IPv4 mapped, else IPv4 only */
@@ -661,16 +830,22 @@ int http_server_start(struct http_server *s, const char *addr, struct ts_error *
 		hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
 		snprintf(portstr, sizeof(portstr), "%u", port);
 		rc = getaddrinfo(host, portstr, &hints, &res);
-		if (rc != 0 || !res)
+		if (rc != 0 || !res) {
+			workers_stop(s);
 			return ts_error_set(err, TS_ERR_INVALID, "cannot resolve listen host %s: %s",
 					    host, gai_strerror(rc));
+		}
 		s->daemon = start_daemon(s, flags | (res->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 					 port, res->ai_addr);
 		freeaddrinfo(res);
 	}
-	if (!s->daemon)
+	if (!s->daemon) {
+		int e = errno;
+
+		workers_stop(s);
 		return ts_error_set(err, TS_ERR_IO, "cannot listen on %s: %s", addr,
-				    errno ? strerror(errno) : "address in use or not available");
+				    e ? strerror(e) : "address in use or not available");
+	}
 	info = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : (uint16_t)port;
 	return 0;
@@ -685,9 +860,28 @@ void http_server_stop(struct http_server *s)
 {
 	if (!s || !s->daemon)
 		return;
+	/* new requests run inline from now on; wait until every offloaded
+	 * one has been answered and its connection resumed, since
+	 * libmicrohttpd must not be stopped with suspended connections */
+	pthread_mutex_lock(&s->lock);
+	s->draining = true;
+	while (s->inflight)
+		pthread_cond_wait(&s->idle, &s->lock);
+	/* and give their answers a few seconds to go out */
+	if (s->unfinished) {
+		struct timespec until;
+
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5;
+		while (s->unfinished &&
+		       pthread_cond_timedwait(&s->idle, &s->lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&s->lock);
 	MHD_stop_daemon(s->daemon);
 	s->daemon = NULL;
 	s->port = 0;
+	workers_stop(s);
 }
 
 void http_server_free(struct http_server *s)
@@ -700,5 +894,8 @@ void http_server_free(struct http_server *s)
 	for (i = 0; i < s->nroutes; i++)
 		free(s->routes[i].path);
 	free(s->routes);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->idle);
 	free(s);
 }

@@ -9,7 +9,8 @@
  *	    -> http_server_free
  *
  * A request reaches its handler once, after the whole body has arrived,
- * on one of the pool's threads. The handler reads a struct http_request
+ * on one of the network threads, or for HTTP_ROUTE_OFFLOAD routes on a
+ * worker thread while libmicrohttpd keeps the connection suspended. The handler reads a struct http_request
  * (method, path, headers, query and form parameters, raw body) and fills a
  * struct http_response; the server sends it. Everything a handler allocates
  * from req->arena lives until the response has been sent (the arena is
@@ -82,7 +83,8 @@ typedef void (*http_observer_fn)(const char *route, int status, double seconds, 
 struct http_server_opts {
 	size_t max_body_bytes; /* largest accepted request body (32 MiB when 0) */
 	const char *max_body_hint; /* what sets that limit, named in 413 answers; may be NULL */
-	unsigned threads;      /* pool size (number of online CPUs when 0) */
+	unsigned threads;      /* network threads (number of online CPUs when 0) */
+	unsigned workers;      /* threads for HTTP_ROUTE_OFFLOAD handlers (max(4, 2 * threads) when 0) */
 	unsigned timeout_s;    /* idle connection timeout in seconds (120 when 0) */
 	http_observer_fn observer; /* may be NULL */
 	void *observer_ctx;    /* passed to observer */
@@ -91,13 +93,22 @@ struct http_server_opts {
 /* A new stopped server; NULL when out of memory. opts may be NULL. */
 struct http_server *http_server_new(const struct http_server_opts *opts);
 
+/* Route flags. */
+enum {
+	HTTP_ROUTE_PREFIX = 1,  /* match every path starting with the pattern */
+	HTTP_ROUTE_OFFLOAD = 2, /* run the handler on a worker thread (slow handlers) */
+};
+
 /*
- * Route requests for path to fn. With prefix, every path starting with
- * path matches and req->rest holds the remainder; otherwise only the exact
- * path. Exact routes win over prefix routes, longer prefixes over shorter.
- * path is copied. Call before http_server_start. Returns 0 or TS_ERR_NOMEM.
+ * Route requests for path to fn. With HTTP_ROUTE_PREFIX, every path
+ * starting with path matches and req->rest holds the remainder; otherwise
+ * only the exact path. Exact routes win over prefix routes, longer
+ * prefixes over shorter. With HTTP_ROUTE_OFFLOAD the handler runs on the
+ * server's worker pool while the connection is suspended, so a long query
+ * does not hold up the other connections of its network thread. path is
+ * copied. Call before http_server_start. Returns 0 or TS_ERR_NOMEM.
  */
-int http_server_route(struct http_server *s, const char *path, bool prefix,
+int http_server_route(struct http_server *s, const char *path, unsigned flags,
 		      http_handler_fn fn, void *ctx);
 
 /*

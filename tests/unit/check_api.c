@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -651,6 +652,81 @@ START_TEST(test_api_buildinfo)
 	ck_assert_ptr_null(json_object_get(d, "features"));
 	ck_assert_uint_eq(json_object_size(d), 6);
 	json_decref(d);
+}
+END_TEST
+
+/* A handler that takes its time (offloaded in the test below). */
+static void slow_handler(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	usleep(800 * 1000);
+	http_response_text(resp, 200, "text/plain", "slow\n");
+}
+
+static void fast_handler(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)req;
+	(void)ctx;
+	http_response_text(resp, 200, "text/plain", "fast\n");
+}
+
+static void *slow_client(void *arg)
+{
+	struct reply *r = arg;
+
+	http_get("/slow", r);
+	return NULL;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* With one network thread, an offloaded slow handler must not hold up
+ * other requests; stopping the server waits for it to answer. */
+START_TEST(test_api_offload_does_not_block)
+{
+	struct http_server_opts so = { .threads = 1, .workers = 2 };
+	struct http_server *s = http_server_new(&so);
+	struct ts_error err;
+	struct reply slow, fast;
+	pthread_t th;
+	double t0, dt;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_int_eq(http_server_route(s, "/slow", HTTP_ROUTE_OFFLOAD, slow_handler, NULL), 0);
+	ck_assert_int_eq(http_server_route(s, "/fast", 0, fast_handler, NULL), 0);
+	ck_assert_msg(http_server_start(s, "127.0.0.1:0", &err) == 0, "%s", err.msg);
+	port = http_server_port(s);
+
+	memset(&slow, 0, sizeof(slow));
+	ck_assert_int_eq(pthread_create(&th, NULL, slow_client, &slow), 0);
+	usleep(100 * 1000); /* let the slow request reach its handler */
+	t0 = now_s();
+	http_get("/fast", &fast);
+	dt = now_s() - t0;
+	ck_assert_int_eq(fast.status, 200);
+	ck_assert_msg(dt < 0.4, "fast request took %.3f s behind a slow one", dt);
+	reply_free(&fast);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(slow.status, 200);
+	ck_assert_str_eq(slow.body, "slow\n");
+	reply_free(&slow);
+
+	/* stop while a slow request runs: the answer still arrives */
+	memset(&slow, 0, sizeof(slow));
+	ck_assert_int_eq(pthread_create(&th, NULL, slow_client, &slow), 0);
+	usleep(100 * 1000);
+	http_server_stop(s);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(slow.status, 200);
+	reply_free(&slow);
+	http_server_free(s);
 }
 END_TEST
 
@@ -1789,6 +1865,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_health);
 	tcase_add_test(tc, test_api_buildinfo);
 	tcase_add_test(tc, test_api_rules_alerts);
+	tcase_add_test(tc, test_api_offload_does_not_block);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("write");
