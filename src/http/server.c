@@ -21,6 +21,15 @@
  *
  * Threads: libmicrohttpd's internal thread pool with epoll, one thread per
  * CPU; each connection stays on one thread, so req_state needs no locks.
+ * Handlers of HTTP_ROUTE_OFFLOAD routes run instead on a pool of worker
+ * threads: phase 3 suspends the connection and queues the request; a
+ * worker runs the handler, queues the response on the suspended
+ * connection and resumes it. While suspended, libmicrohttpd does not touch
+ * the connection, so the request state passes from network thread to
+ * worker and back without further locking. The server counts offloaded
+ * requests (inflight: queued or running; unfinished: not yet completed)
+ * so that stopping can wait for them: libmicrohttpd must not be stopped
+ * with suspended connections.
  */
 #include "http/server.h"
 
