@@ -760,10 +760,10 @@ static int values_matching(struct index *ix, const struct matcher *m, bool want,
 		}
 		ncand = hi - lo;
 		cand = malloc((ncand ? ncand : 1) * sizeof(*cand));
-		if (cand && ncand)
-			memcpy(cand, ln->vals + lo, ncand * sizeof(*cand));
-		else
+		if (!cand)
 			rc = TS_ERR_NOMEM;
+		else if (ncand)
+			memcpy(cand, ln->vals + lo, ncand * sizeof(*cand));
 	}
 	pthread_rwlock_unlock(&sh->lock);
 	if (rc < 0 || !ln) {

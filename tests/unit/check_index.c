@@ -213,6 +213,8 @@ START_TEST(test_index_select_brute_force)
 		{ MATCHER_NEQ, "missing", "x" },     { MATCHER_RE, "missing", ".+" },
 		{ MATCHER_RE, "__name__", "foo.*" }, { MATCHER_RE, "__name__", "(?i)FOO" },
 		{ MATCHER_RE, "zone", "z1|" },       { MATCHER_NRE, "zone", "z1|" },
+		/* a literal prefix that no stored value starts with */
+		{ MATCHER_RE, "instance", "nomatch_[0-9]" }, { MATCHER_NRE, "env", "zzz.*" },
 	};
 
 	for (size_t i = 0; i < sizeof(single) / sizeof(single[0]); i++)
