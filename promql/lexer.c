@@ -243,12 +243,8 @@ static void quote_rune(int r, char *out, size_t cap)
 	char src[8];
 	size_t n = 0, w;
 
-	if (r == EOFCH) {
-		/* Go prints %q of -1 as '\x{ffffffff}'-ish; Prometheus never
-		 * reaches this with eof in practice, keep it readable. */
-		snprintf(out, cap, "'\\uffffffff'");
-		return;
-	}
+	if (r == EOFCH || r < 0 || r > 0x10FFFF)
+		r = 0xFFFD; /* Go quotes an invalid rune (end of input) as U+FFFD */
 	w = 0;
 	if (r < 0x80) {
 		src[w++] = (char)r;
