@@ -39,6 +39,7 @@ struct config {
 	int64_t timeout_ms;        /* --query.timeout */
 	int64_t max_samples;       /* --query.max-samples */
 	enum log_level log_level;  /* --log.level */
+	unsigned http_workers;     /* --http.workers (0: default) */
 };
 
 /* One command-line flag: name, placeholder and default for --help. */
@@ -54,6 +55,7 @@ static const struct flag_doc {
 	{ "query.lookback-delta", "DURATION", "5m", "how far back PromQL looks for the latest sample of a series" },
 	{ "query.timeout", "DURATION", "2m", "longest a query may run before it fails with a timeout error" },
 	{ "query.max-samples", "N", "50000000", "most samples a single query may load at once" },
+	{ "http.workers", "N", "max(4, 2 x CPUs)", "threads that run queries, series/label lookups and remote read/write, so slow requests do not hold up others" },
 	{ "log.level", "LEVEL", "info", "least severe log level written: debug, info, warn, error" },
 	{ "help", NULL, NULL, "show this help and exit" },
 	{ "version", NULL, NULL, "show the version and exit" },
@@ -154,6 +156,12 @@ static void apply_flag(struct config *c, const char *name, const char *val)
 		if (errno || *end || end == val || n <= 0)
 			bad_flag("invalid --query.max-samples %s: want a positive integer", val);
 		c->max_samples = n;
+	} else if (strcmp(name, "http.workers") == 0) {
+		errno = 0;
+		n = strtoll(val, &end, 10);
+		if (errno || *end || end == val || n <= 0 || n > 1024)
+			bad_flag("invalid --http.workers %s: want 1 to 1024", val);
+		c->http_workers = (unsigned)n;
 	} else if (strcmp(name, "log.level") == 0) {
 		static const char *const levels[] = { "debug", "info", "warn", "error" };
 		size_t i;
@@ -273,6 +281,7 @@ int main(int argc, char **argv)
 	 * (incompressible input): leave room so the decoder, not the HTTP
 	 * layer, has the last word on remote_write bodies */
 	sopts.max_body_bytes = cfg.rw_max_decoded + cfg.rw_max_decoded / 6 + 1024;
+	sopts.workers = cfg.http_workers;
 	sopts.max_body_hint = "--remote-write.max-decoded-bytes (plus room for snappy overhead)";
 	sopts.observer = selfmetrics_observe_request;
 	sopts.observer_ctx = sm;

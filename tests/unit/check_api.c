@@ -1756,6 +1756,8 @@ START_TEST(test_api_main_flags)
 		ck_assert_ptr_nonnull(strstr(out, "(default 2m)"));
 		ck_assert_ptr_nonnull(strstr(out, "--query.max-samples=N"));
 		ck_assert_ptr_nonnull(strstr(out, "(default 50000000)"));
+		ck_assert_ptr_nonnull(strstr(out, "--http.workers=N"));
+		ck_assert_ptr_nonnull(strstr(out, "--log.level=LEVEL"));
 		ck_assert_ptr_nonnull(strstr(out, "--version"));
 	}
 	{
