@@ -84,8 +84,36 @@ _procs = []
 _tmpdirs = []
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago.
+
+    Taken below the kernel's ephemeral range when possible: a port from
+    that range can be grabbed as the source port of any outgoing
+    connection between this probe and the server's bind, and its
+    TIME_WAIT then blocks the bind.
+    """
+    import random
+    low = _ephemeral_low()
+    if low > 12000:
+        rnd = random.Random(os.getpid() ^ int(time.time() * 1e6))
+        for _ in range(50):
+            port = rnd.randrange(10000, low)
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+            finally:
+                s.close()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         s.bind(("127.0.0.1", 0))
@@ -207,11 +235,17 @@ def wait_ready(server, timeout=30.0, path="/-/ready"):
         server.kind, timeout, last, server.log_tail()))
 
 
+def _in_use(server):
+    return "address already in use" in tail(server.log, 200).lower()
+
+
 def start_varve(args=(), data_dir=None, port=None, ready=True):
     """Start varve on 127.0.0.1:port with --data-dir (a temp dir by default).
 
-    With VARVE_STANDIN=prometheus, starts a Prometheus with the remote-write
-    receiver instead (args are then ignored).
+    Without an explicit port, a port lost to a race (address in use) is
+    retried on another one.  With VARVE_STANDIN=prometheus, starts a
+    Prometheus with the remote-write receiver instead (args are then
+    ignored).
     """
     if standin():
         return start_prometheus("global: {}\n", extra_args=[
@@ -219,36 +253,59 @@ def start_varve(args=(), data_dir=None, port=None, ready=True):
     workdir = tmpdir("varve-e2e-varve-")
     if data_dir is None:
         data_dir = os.path.join(workdir, "data")
-    if port is None:
-        port = free_port()
-    argv = [varve_path(), "--listen=127.0.0.1:%d" % port,
-            "--data-dir=%s" % data_dir] + list(args)
-    p = spawn(argv, os.path.join(workdir, "varve.log"))
-    s = Server(p, port, workdir, "varve")
-    s.data_dir = data_dir
-    if ready:
-        wait_ready(s)
-    return s
+    for attempt in range(3):
+        p = port if port is not None else free_port()
+        argv = [varve_path(), "--listen=127.0.0.1:%d" % p,
+                "--data-dir=%s" % data_dir] + list(args)
+        proc = spawn(argv, os.path.join(workdir, "varve-%d.log" % attempt))
+        s = Server(proc, p, workdir, "varve")
+        s.data_dir = data_dir
+        if not ready:
+            return s
+        try:
+            wait_ready(s)
+            return s
+        except RuntimeError:
+            if port is None and attempt < 2 and proc.poll() is not None \
+                    and _in_use(s):
+                log("port %d was taken; retrying on another" % p)
+                continue
+            raise
+    raise AssertionError("unreachable")
 
 
 def start_prometheus(config_yaml, extra_args=(), kind="prometheus",
                      port=None):
-    """Start Prometheus with config_yaml in a temp dir; wait for /-/ready."""
+    """Start Prometheus in a temp dir; wait for /-/ready.
+
+    config_yaml is the configuration text, or a function of the port
+    Prometheus will listen on returning it (for self-scraping).  Without
+    an explicit port, a port lost to a race is retried on another one.
+    """
     workdir = tmpdir("varve-e2e-prom-")
     cfg = os.path.join(workdir, "prometheus.yml")
-    with open(cfg, "w") as f:
-        f.write(config_yaml)
-    if port is None:
-        port = free_port()
-    argv = [prometheus_path(),
-            "--config.file=" + cfg,
-            "--storage.tsdb.path=" + os.path.join(workdir, "data"),
-            "--web.listen-address=127.0.0.1:%d" % port,
-            "--log.level=info"] + list(extra_args)
-    p = spawn(argv, os.path.join(workdir, "prometheus.log"))
-    s = Server(p, port, workdir, kind)
-    wait_ready(s, timeout=60)
-    return s
+    for attempt in range(3):
+        p = port if port is not None else free_port()
+        with open(cfg, "w") as f:
+            f.write(config_yaml(p) if callable(config_yaml) else config_yaml)
+        argv = [prometheus_path(),
+                "--config.file=" + cfg,
+                "--storage.tsdb.path=" + os.path.join(workdir, "data"),
+                "--web.listen-address=127.0.0.1:%d" % p,
+                "--log.level=info"] + list(extra_args)
+        proc = spawn(argv, os.path.join(workdir,
+                                        "prometheus-%d.log" % attempt))
+        s = Server(proc, p, workdir, kind)
+        try:
+            wait_ready(s, timeout=60)
+            return s
+        except RuntimeError:
+            if port is None and attempt < 2 and proc.poll() is not None \
+                    and _in_use(s):
+                log("port %d was taken; retrying on another" % p)
+                continue
+            raise
+    raise AssertionError("unreachable")
 
 
 # ------------------------------------------------------------ exporter

@@ -182,10 +182,8 @@ def setup(c, r):
     c.varve = lib.start_varve()
     r.add_log(c.varve)
     c.synth = lib.Exporter(synth_render)
-    prom_port = lib.free_port()
-    cfg = CONFIG % {"prom": prom_port, "varve": c.varve.port,
-                    "synth": c.synth.port}
-    c.prom = lib.start_prometheus(cfg, port=prom_port)
+    c.prom = lib.start_prometheus(lambda port: CONFIG % {
+        "prom": port, "varve": c.varve.port, "synth": c.synth.port})
     r.add_log(c.prom)
     first = wait_first_samples(c)
     lib.log("first samples at varve after start; collecting %.0fs" % SETTLE)

@@ -125,7 +125,15 @@ def body(r):
         lib.log("SIGTERM stop took %.2fs" % took)
     r.case("SIGTERM stops with exit 0", sigterm)
 
-    v2 = lib.start_varve(data_dir=data_dir)
+    # Same port right away: connections the old server closed linger in
+    # TIME_WAIT, which must not stop the new one from listening.
+    try:
+        v2 = lib.start_varve(data_dir=data_dir, port=v.port)
+        r.case("restart on the same port right after stop", lambda: None)
+    except RuntimeError as e:
+        r.case("restart on the same port right after stop", check, False,
+               str(e))
+        v2 = lib.start_varve(data_dir=data_dir)
     r.add_log(v2)
     r.case("sample survives a clean restart", lambda: check_eq(
         read_marker(v2, "e2e_restart_a", t), "11.5", "value"))
