@@ -154,11 +154,33 @@ void api_success_end(struct http_response *resp, struct jw *j, const char *const
 	resp->content_type = JSON_TYPE;
 }
 
+/*
+ * CORS headers on /api/v1 answers to browsers (requests with Origin), as
+ * Prometheus sends them with its default --web.cors.origin='.*'.
+ */
+static void cors(struct http_request *req, struct http_response *resp)
+{
+	if (strncmp(req->path, "/api/v1/", 8) != 0 || !http_request_header(req, "Origin"))
+		return;
+	http_response_header(resp, "Access-Control-Allow-Headers",
+			     "Accept, Authorization, Content-Type, Origin");
+	http_response_header(resp, "Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+	http_response_header(resp, "Access-Control-Expose-Headers", "Date");
+	http_response_header(resp, "Vary", "Origin");
+	http_response_header(resp, "Access-Control-Allow-Origin", "*");
+}
+
 bool api_method_ok(struct http_request *req, struct http_response *resp, bool allow_post)
 {
+	cors(req, resp);
 	if (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0 ||
 	    (allow_post && strcmp(req->method, "POST") == 0))
 		return true;
+	if (strcmp(req->method, "OPTIONS") == 0) {
+		/* a CORS preflight (or a plain OPTIONS): no content */
+		resp->status = 204;
+		return false;
+	}
 	http_response_header(resp, "Allow", allow_post ? "GET, HEAD, POST" : "GET, HEAD");
 	http_response_text(resp, 405, TEXT_TYPE, "method not allowed\n");
 	return false;
@@ -743,6 +765,19 @@ static void handle_rules(struct http_request *req, struct http_response *resp, v
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 }
 
+/* Any other /api/v1/ path: OPTIONS is answered (CORS preflight, as
+ * Prometheus does for every API path), the rest is 404. */
+static void handle_api_other(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	(void)ctx;
+	if (strcmp(req->method, "OPTIONS") == 0) {
+		cors(req, resp);
+		resp->status = 204;
+		return;
+	}
+	http_response_text(resp, 404, TEXT_TYPE, "404 page not found\n");
+}
+
 static void handle_healthy(struct http_request *req, struct http_response *resp, void *ctx)
 {
 	(void)ctx;
@@ -817,6 +852,7 @@ int api_register(struct api *a, struct http_server *s)
 		{ "/api/v1/status/buildinfo", 0, handle_buildinfo },
 		{ "/api/v1/rules", 0, handle_rules },
 		{ "/api/v1/alerts", 0, handle_rules },
+		{ "/api/v1/", P, handle_api_other },
 		{ "/-/healthy", 0, handle_healthy },
 		{ "/-/ready", 0, handle_ready },
 		{ "/metrics", 0, handle_metrics },

@@ -53,7 +53,9 @@ void api_success_end(struct http_response *resp, struct jw *j, const char *const
 		     size_t nwarnings, const char *const *infos, size_t ninfos);
 
 /* Method guard: true when req->method is GET or HEAD, or POST when
- * allow_post. Otherwise answers 405 with an Allow header and returns false. */
+ * allow_post; adds CORS headers for browser requests to /api/v1. Answers
+ * OPTIONS with 204 and anything else with 405 and an Allow header, and
+ * then returns false. */
 bool api_method_ok(struct http_request *req, struct http_response *resp, bool allow_post);
 
 /*

@@ -640,6 +640,38 @@ START_TEST(test_api_health)
 }
 END_TEST
 
+START_TEST(test_api_cors)
+{
+	struct reply r;
+	char v[128];
+
+	http_req("GET", "/api/v1/labels", "Origin: http://grafana.example\r\n", NULL, 0, 0, &r);
+	ck_assert_int_eq(r.status, 200);
+	ck_assert(reply_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+	ck_assert_str_eq(v, "*");
+	ck_assert(reply_header(&r, "Access-Control-Allow-Methods", v, sizeof(v)));
+	ck_assert_str_eq(v, "GET, POST, OPTIONS");
+	reply_free(&r);
+
+	/* no Origin, no CORS headers */
+	http_get("/api/v1/labels", &r);
+	ck_assert(!reply_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+	reply_free(&r);
+
+	/* preflight on an endpoint and on any other API path */
+	http_req("OPTIONS", "/api/v1/query", "Origin: http://x\r\n", NULL, 0, 0, &r);
+	ck_assert_int_eq(r.status, 204);
+	ck_assert(reply_header(&r, "Access-Control-Allow-Origin", v, sizeof(v)));
+	reply_free(&r);
+	http_req("OPTIONS", "/api/v1/anything/else", "Origin: http://x\r\n", NULL, 0, 0, &r);
+	ck_assert_int_eq(r.status, 204);
+	reply_free(&r);
+	http_get("/api/v1/anything/else", &r);
+	ck_assert_int_eq(r.status, 404);
+	reply_free(&r);
+}
+END_TEST
+
 START_TEST(test_api_buildinfo)
 {
 	json_t *d = get_data("/api/v1/status/buildinfo");
@@ -1866,6 +1898,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_not_found);
 	tcase_add_test(tc, test_api_health);
 	tcase_add_test(tc, test_api_buildinfo);
+	tcase_add_test(tc, test_api_cors);
 	tcase_add_test(tc, test_api_rules_alerts);
 	tcase_add_test(tc, test_api_offload_does_not_block);
 	suite_add_tcase(s, tc);
