@@ -59,6 +59,24 @@ def case_health(v):
     check_eq(st, 404, "unknown path")
 
 
+def case_metrics_lint(v):
+    """/metrics passes promtool's exposition-format linter, after some
+    traffic has created the per-endpoint series."""
+    lib.remote_write(v.url, lib.write_request(
+        [({"__name__": "e2e_lint", "job": "e2e"},
+          [(1.0, int(time.time() * 1000) - 1000)])]))
+    lib.api_get(v.url, "/api/v1/query", [("query", "e2e_lint")])
+    lib.api_get(v.url, "/api/v1/query", [("query", "sum(")])
+    text = lib.metrics_text(v.url)
+    p = subprocess.run([lib.promtool_path(), "check", "metrics"],
+                       input=text.encode(), capture_output=True, timeout=30)
+    out = (p.stdout + p.stderr).decode("utf-8", "replace").strip()
+    check(p.returncode == 0 and not out,
+          "promtool check metrics: exit %d\n%s" % (p.returncode, out[:1500]))
+    rows = lib.parse_metrics(text)
+    check(len(rows) >= 5, "only %d samples in /metrics" % len(rows))
+
+
 def case_lock(v):
     port = lib.free_port()
     p = subprocess.Popen([lib.varve_path(), "--listen=127.0.0.1:%d" % port,
@@ -116,6 +134,7 @@ def body(r):
     data_dir = v.data_dir
     t = int(time.time() * 1000) - 2000
     r.case("health, ready, metrics, buildinfo", case_health, v)
+    r.case("/metrics passes promtool check metrics", case_metrics_lint, v)
     r.case("second varve on the same data dir refuses (lock)", case_lock, v)
     r.case("write before SIGTERM", write_marker, v, "e2e_restart_a", 11.5, t)
 
