@@ -805,6 +805,187 @@ static void handle_metrics(struct http_request *req, struct http_response *resp,
 	selfmetrics_render(api->metrics, api->db, &resp->body);
 }
 
+/* ------------------------------------------------------------ status/tsdb */
+
+/* One entry of a top-N list. */
+struct stat_entry {
+	const char *name;  /* label name, metric name or "name=value" (arena) */
+	uint64_t value;    /* the count or size */
+};
+
+static int stat_cmp(const void *a, const void *b)
+{
+	const struct stat_entry *x = a, *y = b;
+
+	if (x->value != y->value)
+		return x->value < y->value ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+/* Write key: [{"name":..,"value":..}] with the top limit entries. */
+static void stat_list(struct jw *j, const char *key, struct stat_entry *v, size_t n,
+		      size_t limit)
+{
+	size_t i;
+
+	qsort(v, n, sizeof(*v), stat_cmp);
+	jw_key(j, key);
+	jw_arr_begin(j);
+	for (i = 0; i < n && i < limit; i++) {
+		jw_obj_begin(j);
+		jw_key(j, "name");
+		jw_str(j, v[i].name);
+		jw_key(j, "value");
+		jw_uint(j, v[i].value);
+		jw_obj_end(j);
+	}
+	jw_arr_end(j);
+}
+
+/* Series matching name=value (counted through the querier's postings). */
+static int count_series(struct querier *q, const char *name, const char *value, uint64_t *n)
+{
+	struct matcher m;
+	struct series_set set;
+	struct ts_error err;
+	int rc;
+
+	rc = matcher_init(&m, MATCHER_EQ, name, value, &err);
+	if (rc)
+		return rc;
+	rc = querier_select(q, &m, 1, PARAM_MIN_TIME_MS, PARAM_MAX_TIME_MS, false, 0, &set, &err);
+	matcher_release(&m);
+	if (rc)
+		return rc;
+	*n = set.n;
+	series_set_release(&set);
+	return 0;
+}
+
+/*
+ * /api/v1/status/tsdb: head statistics and the top `limit` (10) entries
+ * of series per metric name, values per label name, bytes of values per
+ * label name and series per label pair, in Prometheus's shape. Computed
+ * from the querier on each call (one postings lookup per label pair).
+ */
+static void handle_status_tsdb(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	struct db_stats st;
+	struct strvec names = { NULL, 0 };
+	struct strvec *values = NULL;
+	struct stat_entry *by_metric = NULL, *vcount = NULL, *vbytes = NULL, *pairs = NULL;
+	size_t nmetric = 0, npairs = 0, total_pairs = 0, limit = 10, i, k;
+	struct querier *q = NULL;
+	struct ts_error err;
+	const char *lv;
+	struct jw j;
+	int rc = 0;
+
+	if (!api_method_ok(req, resp, false))
+		return;
+	lv = http_request_param(req, "limit");
+	if (lv && *lv) {
+		char *end;
+		long long l = strtoll(lv, &end, 10);
+
+		if (*end || l <= 0) {
+			api_error(resp, API_ERR_BAD_DATA, "limit must be a positive number");
+			return;
+		}
+		limit = (size_t)l;
+	}
+	memset(&st, 0, sizeof(st));
+	db_stats(api->db, &st);
+	q = db_querier(api->db);
+	if (!q)
+		goto oom;
+	ts_error_clear(&err);
+	rc = querier_label_names(q, NULL, 0, PARAM_MIN_TIME_MS, PARAM_MAX_TIME_MS, 0, &names, &err);
+	if (rc)
+		goto fail;
+	values = calloc(names.n ? names.n : 1, sizeof(*values));
+	vcount = calloc(names.n ? names.n : 1, sizeof(*vcount));
+	vbytes = calloc(names.n ? names.n : 1, sizeof(*vbytes));
+	if (!values || !vcount || !vbytes)
+		goto oom;
+	for (i = 0; i < names.n; i++) {
+		uint64_t bytes = 0;
+
+		rc = querier_label_values(q, names.v[i], NULL, 0, PARAM_MIN_TIME_MS,
+					  PARAM_MAX_TIME_MS, 0, &values[i], &err);
+		if (rc)
+			goto fail;
+		for (k = 0; k < values[i].n; k++)
+			bytes += strlen(values[i].v[k]);
+		vcount[i] = (struct stat_entry){ names.v[i], values[i].n };
+		vbytes[i] = (struct stat_entry){ names.v[i], bytes };
+		total_pairs += values[i].n;
+	}
+	pairs = calloc(total_pairs ? total_pairs : 1, sizeof(*pairs));
+	by_metric = calloc(total_pairs ? total_pairs : 1, sizeof(*by_metric));
+	if (!pairs || !by_metric)
+		goto oom;
+	for (i = 0; i < names.n; i++) {
+		bool is_name = strcmp(names.v[i], LABEL_NAME) == 0;
+
+		for (k = 0; k < values[i].n; k++) {
+			uint64_t n = 0;
+			char *pair;
+
+			rc = count_series(q, names.v[i], values[i].v[k], &n);
+			if (rc)
+				goto fail;
+			pair = arena_printf(req->arena, "%s=%s", names.v[i], values[i].v[k]);
+			if (!pair)
+				goto oom;
+			pairs[npairs++] = (struct stat_entry){ pair, n };
+			if (is_name)
+				by_metric[nmetric++] = (struct stat_entry){ values[i].v[k], n };
+		}
+	}
+
+	api_success_begin(resp, &j);
+	jw_obj_begin(&j);
+	jw_key(&j, "headStats");
+	jw_obj_begin(&j);
+	jw_key(&j, "numSeries");
+	jw_uint(&j, st.head_series);
+	jw_key(&j, "numLabelPairs");
+	jw_uint(&j, total_pairs);
+	jw_key(&j, "chunkCount");
+	jw_uint(&j, st.head_chunks);
+	jw_key(&j, "minTime");
+	jw_int(&j, st.head_series ? st.min_time : 0);
+	jw_key(&j, "maxTime");
+	jw_int(&j, st.head_series ? st.max_time : 0);
+	jw_obj_end(&j);
+	stat_list(&j, "seriesCountByMetricName", by_metric, nmetric, limit);
+	stat_list(&j, "labelValueCountByLabelName", vcount, names.n, limit);
+	stat_list(&j, "memoryInBytesByLabelName", vbytes, names.n, limit);
+	stat_list(&j, "seriesCountByLabelValuePair", pairs, npairs, limit);
+	jw_obj_end(&j);
+	api_success_end(resp, &j, NULL, 0, NULL, 0);
+	goto out;
+oom:
+	api_error(resp, API_ERR_INTERNAL, "out of memory");
+	goto out;
+fail:
+	api_error(resp, api_errtype_of(rc) == API_ERR_BAD_DATA ? API_ERR_BAD_DATA : API_ERR_EXEC,
+		  "%s", err.msg[0] ? err.msg : ts_strerror(rc));
+out:
+	if (values)
+		for (i = 0; i < names.n; i++)
+			strvec_release(&values[i]);
+	free(values);
+	strvec_release(&names);
+	free(vcount);
+	free(vbytes);
+	free(pairs);
+	free(by_metric);
+	querier_free(q);
+}
+
 /* ------------------------------------------------------------ lifecycle */
 
 struct api *api_new(const struct api_opts *opts)
@@ -850,6 +1031,7 @@ int api_register(struct api *a, struct http_server *s)
 		{ "/api/v1/label/", P | O, handle_label_values },
 		{ "/api/v1/metadata", 0, handle_metadata },
 		{ "/api/v1/status/buildinfo", 0, handle_buildinfo },
+		{ "/api/v1/status/tsdb", O, handle_status_tsdb },
 		{ "/api/v1/rules", 0, handle_rules },
 		{ "/api/v1/alerts", 0, handle_rules },
 		{ "/api/v1/", P, handle_api_other },

@@ -13,6 +13,7 @@
  *   GET /api/v1/label/<name>/values   label values (U__ escaping accepted)
  *   GET /api/v1/metadata              metric metadata
  *   GET /api/v1/status/buildinfo      build information
+ *   GET /api/v1/status/tsdb           head and cardinality statistics
  *   GET /-/healthy, /-/ready          liveness and readiness
  *   GET /metrics                      self-metrics, text exposition format
  *

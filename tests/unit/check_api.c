@@ -1430,6 +1430,36 @@ START_TEST(test_api_metadata)
 }
 END_TEST
 
+START_TEST(test_api_status_tsdb)
+{
+	json_t *d, *l, *e;
+
+	d = get_data("/api/v1/status/tsdb");
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(d, "headStats"),
+							    "numSeries")), 5);
+	ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(d, "headStats"),
+							    "numLabelPairs")), 10);
+	l = json_object_get(d, "seriesCountByMetricName");
+	ck_assert_uint_eq(json_array_size(l), 2);
+	e = json_array_get(l, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "name")), "up");
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "value")), 3);
+	l = json_object_get(d, "labelValueCountByLabelName");
+	ck_assert_str_eq(json_string_value(json_object_get(json_array_get(l, 0), "name")),
+			 "instance");
+	l = json_object_get(d, "seriesCountByLabelValuePair");
+	e = json_array_get(l, 0);
+	ck_assert_str_eq(json_string_value(json_object_get(e, "name")), "job=api");
+	ck_assert_int_eq(json_integer_value(json_object_get(e, "value")), 4);
+	ck_assert(json_is_array(json_object_get(d, "memoryInBytesByLabelName")));
+	json_decref(d);
+
+	d = get_data("/api/v1/status/tsdb?limit=1");
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "seriesCountByLabelValuePair")), 1);
+	json_decref(d);
+}
+END_TEST
+
 START_TEST(test_api_bad_params)
 {
 	struct reply r;
@@ -1927,6 +1957,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_labels);
 	tcase_add_test(tc, test_api_label_values);
 	tcase_add_test(tc, test_api_metadata);
+	tcase_add_test(tc, test_api_status_tsdb);
 	tcase_add_test(tc, test_api_bad_params);
 	tcase_add_test(tc, test_api_metrics);
 	suite_add_tcase(s, tc);
