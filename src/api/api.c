@@ -25,6 +25,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "api/params.h"
 #include "api/selfmetrics.h"
@@ -747,6 +749,97 @@ static void handle_buildinfo(struct http_request *req, struct http_response *res
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 }
 
+/* /api/v1/targets: varve scrapes nothing; the empty shape Prometheus gives. */
+static void handle_targets(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct jw j;
+
+	(void)ctx;
+	if (!api_method_ok(req, resp, false))
+		return;
+	api_success_begin(resp, &j);
+	jw_obj_begin(&j);
+	jw_key(&j, "activeTargets");
+	jw_arr_begin(&j);
+	jw_arr_end(&j);
+	jw_key(&j, "droppedTargets");
+	jw_arr_begin(&j);
+	jw_arr_end(&j);
+	jw_key(&j, "droppedTargetCounts");
+	jw_obj_begin(&j);
+	jw_obj_end(&j);
+	jw_obj_end(&j);
+	api_success_end(resp, &j, NULL, 0, NULL, 0);
+}
+
+/* RFC 3339 UTC text of Unix seconds t (with milliseconds). */
+static void rfc3339(char *out, size_t cap, double t)
+{
+	time_t sec = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&sec, &tm);
+	snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 (int)((t - (double)sec) * 1000));
+}
+
+/* Threads of this process (for "goroutineCount"), 0 when unknown. */
+static long thread_count(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long n = 0;
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* /api/v1/status/runtimeinfo in Prometheus's shape; the Go runtime fields
+ * carry the nearest C facts (threads, CPUs) or are empty. */
+static void handle_runtimeinfo(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct api *api = ctx;
+	char start[128], cwd[4096];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	struct jw j;
+
+	if (!api_method_ok(req, resp, false))
+		return;
+	rfc3339(start, sizeof(start), api->start_time);
+	if (!getcwd(cwd, sizeof(cwd)))
+		cwd[0] = '\0';
+	api_success_begin(resp, &j);
+	jw_obj_begin(&j);
+	jw_key(&j, "startTime");
+	jw_str(&j, start);
+	jw_key(&j, "CWD");
+	jw_str(&j, cwd);
+	jw_key(&j, "reloadConfigSuccess");
+	jw_bool(&j, true);
+	jw_key(&j, "lastConfigTime");
+	jw_str(&j, start);
+	jw_key(&j, "corruptionCount");
+	jw_int(&j, 0);
+	jw_key(&j, "goroutineCount");
+	jw_int(&j, thread_count());
+	jw_key(&j, "GOMAXPROCS");
+	jw_int(&j, ncpu > 0 ? ncpu : 1);
+	jw_key(&j, "GOGC");
+	jw_str(&j, "");
+	jw_key(&j, "GODEBUG");
+	jw_str(&j, "");
+	jw_key(&j, "storageRetention");
+	jw_str(&j, "unlimited");
+	jw_obj_end(&j);
+	api_success_end(resp, &j, NULL, 0, NULL, 0);
+}
+
 /* /api/v1/rules and /api/v1/alerts: varve evaluates no rules, so both are
  * empty, in the shapes Grafana reads at data source start. */
 static void handle_rules(struct http_request *req, struct http_response *resp, void *ctx)
@@ -990,6 +1083,7 @@ out:
 
 struct api *api_new(const struct api_opts *opts)
 {
+	struct timeval tv;
 	struct api *a;
 
 	if (!opts || !opts->db)
@@ -1002,6 +1096,8 @@ struct api *api_new(const struct api_opts *opts)
 	a->rw_max_decoded_bytes = opts->rw_max_decoded_bytes ? opts->rw_max_decoded_bytes
 							     : RW_DEFAULT_MAX_DECODED_BYTES;
 	a->metrics = opts->metrics;
+	gettimeofday(&tv, NULL);
+	a->start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	return a;
 }
 
@@ -1032,6 +1128,8 @@ int api_register(struct api *a, struct http_server *s)
 		{ "/api/v1/metadata", 0, handle_metadata },
 		{ "/api/v1/status/buildinfo", 0, handle_buildinfo },
 		{ "/api/v1/status/tsdb", O, handle_status_tsdb },
+		{ "/api/v1/status/runtimeinfo", 0, handle_runtimeinfo },
+		{ "/api/v1/targets", 0, handle_targets },
 		{ "/api/v1/rules", 0, handle_rules },
 		{ "/api/v1/alerts", 0, handle_rules },
 		{ "/api/v1/", P, handle_api_other },

@@ -14,6 +14,10 @@
  *   GET /api/v1/metadata              metric metadata
  *   GET /api/v1/status/buildinfo      build information
  *   GET /api/v1/status/tsdb           head and cardinality statistics
+ *   GET /api/v1/status/runtimeinfo    process facts in Prometheus's shape
+ *   GET /api/v1/rules, alerts, targets  empty (varve has no rules or scrapes)
+ *   GET|POST /api/v1/query_exemplars  empty list (no exemplars kept yet)
+ *   OPTIONS /api/v1/...               CORS preflight (204)
  *   GET /-/healthy, /-/ready          liveness and readiness
  *   GET /metrics                      self-metrics, text exposition format
  *

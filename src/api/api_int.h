@@ -18,6 +18,7 @@ struct api {
 	struct pql_opts query;       /* engine defaults from the command line */
 	size_t rw_max_decoded_bytes; /* remote_write decoded body limit */
 	struct selfmetrics *metrics; /* counters, not owned; may be NULL */
+	double start_time;           /* api_new time, Unix seconds (runtimeinfo) */
 };
 
 /* Prometheus's error types (the "errorType" field). */

@@ -1720,6 +1720,13 @@ START_TEST(test_api_rules_alerts)
 	d = get_data("/api/v1/alerts");
 	ck_assert(json_is_array(json_object_get(d, "alerts")));
 	json_decref(d);
+	d = get_data("/api/v1/targets");
+	ck_assert(json_is_array(json_object_get(d, "activeTargets")));
+	json_decref(d);
+	d = get_data("/api/v1/status/runtimeinfo");
+	ck_assert(json_is_string(json_object_get(d, "startTime")));
+	ck_assert(json_integer_value(json_object_get(d, "GOMAXPROCS")) >= 1);
+	json_decref(d);
 }
 END_TEST
 
