@@ -148,14 +148,24 @@ static bool query_opts(struct api *api, struct http_request *req, struct http_re
 	return true;
 }
 
-/* Answer an engine failure. */
-static void engine_error(struct http_response *resp, int rc, const struct ts_error *err)
+/*
+ * Answer an engine failure. Limit and deadline errors keep Prometheus's
+ * text and add which limit was hit and what sets it (o may be NULL).
+ */
+static void engine_error(struct http_response *resp, int rc, const struct ts_error *err,
+			 const struct pql_opts *o)
 {
 	const char *msg = err->msg[0] ? err->msg : ts_strerror(rc);
 	enum api_errtype t = api_errtype_of(rc);
 
 	if (t == API_ERR_BAD_DATA)
 		api_error(resp, t, "invalid parameter \"query\": %s", msg);
+	else if (rc == TS_ERR_LIMIT && o && o->max_samples > 0)
+		api_error(resp, t, "%s (limit %lld samples, set by --query.max-samples)", msg,
+			  (long long)o->max_samples);
+	else if (rc == TS_ERR_TIMEOUT && o && o->timeout_ms > 0)
+		api_error(resp, t, "%s (deadline %lld ms, set by --query.timeout or the timeout parameter)",
+			  msg, (long long)o->timeout_ms);
 	else
 		api_error(resp, t, "%s", msg);
 }
@@ -166,14 +176,15 @@ static void engine_error(struct http_response *resp, int rc, const struct ts_err
  * truncation warning (scalars and strings are not affected).
  */
 static void answer(struct http_request *req, struct http_response *resp, int rc,
-		   struct pql_result *res, const struct ts_error *err, size_t limit)
+		   struct pql_result *res, const struct ts_error *err, size_t limit,
+		   const struct pql_opts *o)
 {
 	const char **warnings = res->warnings;
 	size_t nwarnings = res->nwarnings, *n = NULL;
 	struct jw j;
 
 	if (rc) {
-		engine_error(resp, rc, err);
+		engine_error(resp, rc, err, o);
 		pql_result_release(res);
 		return;
 	}
@@ -224,7 +235,7 @@ void api_handle_query(struct http_request *req, struct http_response *resp, void
 	memset(&res, 0, sizeof(res));
 	ts_error_clear(&err);
 	rc = pql_exec_instant(api->db, query_text(req), t, &o, &res, &err);
-	answer(req, resp, rc, &res, &err, limit);
+	answer(req, resp, rc, &res, &err, limit, &o);
 }
 
 /* A required time of query_range: `invalid parameter "start": cannot
@@ -283,7 +294,7 @@ void api_handle_query_range(struct http_request *req, struct http_response *resp
 	memset(&res, 0, sizeof(res));
 	ts_error_clear(&err);
 	rc = pql_exec_range(api->db, query_text(req), start, end, step, &o, &res, &err);
-	answer(req, resp, rc, &res, &err, limit);
+	answer(req, resp, rc, &res, &err, limit, &o);
 }
 
 void api_handle_format_query(struct http_request *req, struct http_response *resp, void *ctx)
@@ -299,7 +310,7 @@ void api_handle_format_query(struct http_request *req, struct http_response *res
 	ts_error_clear(&err);
 	rc = pql_format(query_text(req), &out, &err);
 	if (rc) {
-		engine_error(resp, rc, &err);
+		engine_error(resp, rc, &err, NULL);
 		return;
 	}
 	api_success_begin(resp, &j);

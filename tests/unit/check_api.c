@@ -1694,6 +1694,34 @@ START_TEST(test_api_query_limit)
 }
 END_TEST
 
+/* A query over the engine's sample limit: 422 execution, naming the
+ * limit and its flag. */
+START_TEST(test_api_query_sample_limit)
+{
+	struct api_opts ao = { .db = db };
+	struct http_server *s2;
+	struct api *a2;
+	struct ts_error err;
+	struct reply r;
+	uint16_t saved = port;
+
+	ao.query.max_samples = 2;
+	a2 = api_new(&ao);
+	s2 = http_server_new(NULL);
+	ck_assert_ptr_nonnull(a2);
+	ck_assert_ptr_nonnull(s2);
+	ck_assert_int_eq(api_register(a2, s2), 0);
+	ck_assert_msg(http_server_start(s2, "127.0.0.1:0", &err) == 0, "%s", err.msg);
+	port = http_server_port(s2);
+	http_get("/api/v1/query?query=up&time=1700000000", &r);
+	expect_error(&r, 422, "execution", "set by --query.max-samples");
+	reply_free(&r);
+	port = saved;
+	http_server_free(s2);
+	api_free(a2);
+}
+END_TEST
+
 START_TEST(test_api_query_exemplars)
 {
 	struct reply r;
@@ -1978,6 +2006,7 @@ Suite *api_suite(void)
 	tcase_add_test(tc, test_api_format_query);
 	tcase_add_test(tc, test_api_query_exemplars);
 	tcase_add_test(tc, test_api_query_limit);
+	tcase_add_test(tc, test_api_query_sample_limit);
 	tcase_add_test(tc, test_api_query_warnings);
 	suite_add_tcase(s, tc);
 
