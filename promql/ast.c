@@ -378,6 +378,16 @@ int pql_duration_eval(const struct pql_node *d, int64_t step_ms, int64_t range_m
 	return 0;
 }
 
+int64_t pql_secs_to_ms(double s)
+{
+	/* Truncation toward zero as Prometheus does, after a nudge that
+	 * undoes binary rounding (1 + 8.001 is 9.000999... s, i.e. 9001 ms). */
+	double v = s * 1000.0;
+
+	v += v >= 0 ? 1e-6 : -1e-6;
+	return (int64_t)v;
+}
+
 /* Seconds to ms the way the engine does (truncation), with range checks. */
 static int secs_to_ms(double s, bool positive, int64_t *ms, struct ts_error *err)
 {
@@ -385,7 +395,7 @@ static int secs_to_ms(double s, bool positive, int64_t *ms, struct ts_error *err
 		return ts_error_set(err, TS_ERR_INVALID, "duration is out of range");
 	if (positive && s <= 0)
 		return ts_error_set(err, TS_ERR_INVALID, "duration must be greater than 0");
-	*ms = (int64_t)(s * 1000.0);
+	*ms = pql_secs_to_ms(s);
 	if (positive && *ms <= 0)
 		return ts_error_set(err, TS_ERR_INVALID, "duration must be greater than 0");
 	return 0;

@@ -456,6 +456,11 @@ bool pql_duration_is_const(const struct pql_node *d);
 int pql_duration_eval(const struct pql_node *d, int64_t step_ms, int64_t range_ms,
 		      double *out_seconds, struct ts_error *err);
 
+/* Seconds (a duration expression's value) to milliseconds, truncating
+ * toward zero like Prometheus but immune to binary rounding (9.001 s is
+ * 9001 ms). No range check. */
+int64_t pql_secs_to_ms(double seconds);
+
 /*
  * Recompute every range_ms/step_ms/offset_ms of the tree whose *_expr
  * is set, with step() = step_ms (0 for an instant query) and range() =

@@ -1130,7 +1130,7 @@ static bool dur_value(struct parser *p, struct pql_node *d, bool positive, int64
 	if (pql_duration_eval(d, 0, 0, &s, &e) || isnan(s) || s > 9223372036.854775 ||
 	    s < -9223372036.854775)
 		return true;
-	*ms = (int64_t)(s * 1000.0);
+	*ms = pql_secs_to_ms(s);
 	return true;
 }
 

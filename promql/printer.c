@@ -128,7 +128,10 @@ static void add_duration_secs(struct buf *b, double secs)
 		buf_addch(b, '-');
 		secs = -secs;
 	}
-	ns = secs * 1e9;
+	/* Rounded to the nanosecond: 8.001 s is 8000999999.99... ns in
+	 * floating point, which Prometheus truncates and prints as 8s; a
+	 * literal is never finer than 1 ms, so rounding gives it back. */
+	ns = round(secs * 1e9);
 	if (ns >= 9.2233720368547758e18)
 		ms = INT64_MAX / 1000000;
 	else
