@@ -7,15 +7,20 @@
  * message plus counters for /metrics. Only remote_write 1.0
  * (prometheus.WriteRequest) is decoded for now; 2.0 answers 415.
  *
- * What is stored, and what the status says (matching Prometheus's
- * receiver and the remote-write spec):
+ * What is stored, and what the status says (as the remote-write spec
+ * describes partial writes and Prometheus's 2.0 receiver answers them;
+ * Prometheus's 1.0 receiver also answers 400 for out-of-order and
+ * conflicting samples, but drops the whole request, and stores around
+ * invalid series without saying so):
  *   204  every series and sample was stored
- *   400  the body is not snappy or not a WriteRequest; or some series or
- *        samples were rejected (invalid labels, out of order, duplicate
- *        timestamp with another value, native histograms) - the valid rest
- *        of the request is still stored, and senders do not retry a 400
+ *   400  the body is not snappy or not a WriteRequest (nothing stored); or
+ *        some series or samples were rejected (invalid labels, out of
+ *        order, duplicate timestamp with another value, native histograms)
+ *        - the valid rest of the request is still stored, and senders do
+ *        not retry a 400
  *   413  the decoded body would exceed rw_opts.max_decoded_bytes (checked
- *        from the snappy header before anything of that size is allocated)
+ *        from the snappy header before anything of that size is
+ *        allocated), or decoding it would pass the memory cap below
  *   415  unknown media type, proto= or content encoding
  *   500  the storage failed (senders retry; re-sent samples with the same
  *        value are accepted as exact duplicates, so a retry is harmless)
