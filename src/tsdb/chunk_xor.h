@@ -23,7 +23,11 @@
  *                             '11' + 5 bits leading zeros + 6 bits sigbits
  *                                  (64 written as 0) + sigbits bits
  * The stream is padded with zero bits to a whole byte. Value bits are kept
- * exactly (NaN payloads, stale markers).
+ * exactly (NaN payloads, stale markers). Prometheus releases whose bit
+ * writer predates its rewrite (2.x up to at least 2.42) leave one more,
+ * empty, byte behind a whole-byte write that ends on a byte boundary (the
+ * first sample always does); current releases do not, and neither does
+ * this encoder. The decoder reads both forms.
  *
  * Writers write into a caller-owned buffer and report "full" instead of
  * reallocating; the head grows buffers itself.

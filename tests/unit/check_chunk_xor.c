@@ -407,6 +407,36 @@ START_TEST(test_chunk_xor_resume_equals_one_shot)
 }
 END_TEST
 
+/* Older Prometheus writers end some chunks with one extra empty byte (see
+ * chunk_xor.h); such a chunk decodes to the same samples. */
+START_TEST(test_chunk_xor_old_writer_trailing_byte)
+{
+	static const int64_t ts[] = { 1000, 16000, 31000 };
+	static const double vs[] = { 1.0, 2.5, -7.25 };
+	uint8_t buf[64];
+	struct xor_enc e;
+	struct xor_iter it;
+	size_t len, n;
+	int64_t t;
+	double v;
+
+	for (n = 1; n <= 3; n++) {
+		xor_enc_init(&e, buf, sizeof(buf));
+		for (size_t i = 0; i < n; i++)
+			ck_assert(xor_enc_append(&e, ts[i], vs[i]));
+		len = xor_enc_len(&e);
+		buf[len] = 0; /* the old writer's empty byte */
+		xor_iter_init(&it, buf, len + 1);
+		for (size_t i = 0; i < n; i++) {
+			ck_assert_int_eq(xor_iter_next(&it, &t, &v), 1);
+			ck_assert_int_eq(t, ts[i]);
+			ck_assert(v == vs[i]);
+		}
+		ck_assert_int_eq(xor_iter_next(&it, &t, &v), 0);
+	}
+}
+END_TEST
+
 START_TEST(test_chunk_xor_resume_rejects_bad)
 {
 	uint8_t buf[64];
@@ -706,6 +736,7 @@ Suite *chunk_xor_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_chunk_xor_resume_equals_one_shot);
 	tcase_add_test(tc, test_chunk_xor_resume_rejects_bad);
+	tcase_add_test(tc, test_chunk_xor_old_writer_trailing_byte);
 	tcase_add_test(tc, test_chunk_xor_buffer_full);
 	tcase_add_test(tc, test_chunk_xor_cap_too_small_first);
 	tcase_add_test(tc, test_chunk_xor_count_cap);
