@@ -1079,17 +1079,15 @@ static struct pql_node *parse_offset_operand(struct parser *p)
 	return e;
 }
 
-/* Seconds of a literal duration to ms as Prometheus does (round ns, then
- * truncate to ms). */
+/* Seconds of a literal duration to ms: truncated like Prometheus (which
+ * rounds to ns first), immune to binary rounding. */
 static int64_t lit_ms(double secs)
 {
-	double ns = round(secs * 1e9);
-
-	if (ns >= 9.2233720368547758e18)
+	if (secs >= 9223372036.854775)
 		return INT64_MAX / 1000000;
-	if (ns <= -9.2233720368547758e18)
+	if (secs <= -9223372036.854775)
 		return INT64_MIN / 1000000;
-	return (int64_t)ns / 1000000;
+	return pql_secs_to_ms(secs);
 }
 
 /*

@@ -118,25 +118,19 @@ static void add_duration_ms(struct buf *b, int64_t ms)
 	}
 }
 
-/* A duration literal in seconds, as model.Duration(v*1e9). */
+/* A duration literal in seconds, as model.Duration(v*1e9), but computed
+ * in milliseconds so that binary rounding cannot lose one (Prometheus
+ * prints 8001ms as 8s: 8.001e9 ns is 8000999999.99...). */
 static void add_duration_secs(struct buf *b, double secs)
 {
-	double ns;
-	int64_t ms;
-
 	if (secs < 0) {
 		buf_addch(b, '-');
 		secs = -secs;
 	}
-	/* Rounded to the nanosecond: 8.001 s is 8000999999.99... ns in
-	 * floating point, which Prometheus truncates and prints as 8s; a
-	 * literal is never finer than 1 ms, so rounding gives it back. */
-	ns = round(secs * 1e9);
-	if (ns >= 9.2233720368547758e18)
-		ms = INT64_MAX / 1000000;
+	if (secs >= 9223372036.854775)
+		add_duration_ms(b, INT64_MAX / 1000000);
 	else
-		ms = (int64_t)ns / 1000000;
-	add_duration_ms(b, ms);
+		add_duration_ms(b, pql_secs_to_ms(secs));
 }
 
 /* ---------------------------------------------------------------- strings */
@@ -210,17 +204,6 @@ static void add_grouping(struct buf *b, const char *const *v, size_t n)
 			buf_addstr(b, v[i]);
 		else
 			add_quoted(b, v[i], strlen(v[i]));
-	}
-}
-
-static void add_join(struct buf *b, const char *const *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (i)
-			buf_addstr(b, ", ");
-		buf_addstr(b, v[i]);
 	}
 }
 
@@ -356,7 +339,9 @@ static void print_selector_base(const struct pql_vector_sel *vs, struct buf *b)
 	qsort(strs, k, sizeof(*strs), cmp_str);
 	if (vs->name)
 		buf_addstr(b, vs->name);
-	if (k) {
+	/* Prometheus prints nothing for an empty nameless selector (only the
+	 * second argument of info() can be one); `{}` keeps it parseable */
+	if (k || vs->name == NULL) {
 		buf_addch(b, '{');
 		for (i = 0; i < k; i++) {
 			if (i)
@@ -444,13 +429,15 @@ static void print_matching(const struct pql_binary *bin, struct buf *b)
 	const struct pql_vector_matching *vm = &bin->vm;
 
 	if (vm->nlabels > 0 || vm->on) {
+		/* Prometheus joins these unquoted; quoting keeps UTF-8 names
+		 * parseable */
 		buf_addstr(b, vm->on ? " on (" : " ignoring (");
-		add_join(b, vm->labels, vm->nlabels);
+		add_grouping(b, vm->labels, vm->nlabels);
 		buf_addch(b, ')');
 		if (vm->card == PQL_CARD_MANY_TO_ONE || vm->card == PQL_CARD_ONE_TO_MANY) {
 			buf_addstr(b, vm->card == PQL_CARD_MANY_TO_ONE ? " group_left (" :
 									 " group_right (");
-			add_join(b, vm->include, vm->ninclude);
+			add_grouping(b, vm->include, vm->ninclude);
 			buf_addch(b, ')');
 		}
 	}
