@@ -35,6 +35,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -46,6 +47,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "util/arena.h"
 #include "util/log.h"
@@ -365,6 +367,95 @@ static void log_request(const struct req_state *st, int status, size_t len, doub
 		secs * 1e3);
 }
 
+/* Bodies shorter than this are sent as they are even to gzip clients. */
+#define GZIP_MIN_BYTES 1024
+
+/*
+ * Does the client accept gzip? True when one comma-separated entry of
+ * Accept-Encoding is "gzip" (any case) or "*", without "q=0".
+ */
+static bool accepts_gzip(const struct http_request *req)
+{
+	const char *p = http_request_header(req, "Accept-Encoding");
+
+	while (p && *p) {
+		size_t n, k;
+
+		p += strspn(p, " \t,");
+		n = strcspn(p, ",; \t");
+		if ((n == 4 && strncasecmp(p, "gzip", 4) == 0) || (n == 1 && *p == '*')) {
+			const char *q = p + n;
+
+			q += strspn(q, " \t");
+			if (*q != ';')
+				return true;
+			q++;
+			q += strspn(q, " \t");
+			/* "q=0", "q=0.", "q=0.000": refused */
+			k = strncmp(q, "q=0", 3) == 0 ? 3 + strspn(q + 3, ".0") : 0;
+			if (!k || (q[k] != '\0' && q[k] != ',' && q[k] != ' '))
+				return true;
+		}
+		p = strchr(p, ',');
+	}
+	return false;
+}
+
+/*
+ * gzip body[0..*len) into a new malloc'd buffer (fast compression level:
+ * API answers are large and repetitive); NULL when zlib or memory fails,
+ * and the caller then sends the body as it is.
+ */
+static char *gzip_body(const char *body, size_t *len)
+{
+	z_stream z;
+	uLong cap;
+	char *out;
+	int rc;
+
+	memset(&z, 0, sizeof(z));
+	/* windowBits 15 + 16: a gzip wrapper instead of zlib's */
+	if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return NULL;
+	cap = deflateBound(&z, (uLong)*len);
+	out = malloc(cap ? cap : 1);
+	if (!out) {
+		deflateEnd(&z);
+		return NULL;
+	}
+	z.next_in = (Bytef *)body;
+	z.avail_in = (uInt)*len;
+	z.next_out = (Bytef *)out;
+	z.avail_out = (uInt)cap;
+	rc = deflate(&z, Z_FINISH);
+	if (rc != Z_STREAM_END) {
+		deflateEnd(&z);
+		free(out);
+		return NULL;
+	}
+	*len = (size_t)z.total_out;
+	deflateEnd(&z);
+	return out;
+}
+
+/* Should resp go out gzipped? Text and JSON only, never a body that
+ * already has a Content-Encoding (remote_read's snappy). */
+static bool want_gzip(const struct req_state *st, const struct http_response *resp,
+		      size_t len)
+{
+	size_t i;
+
+	if (len < GZIP_MIN_BYTES || len > UINT_MAX || !resp->content_type)
+		return false;
+	if (strncmp(resp->content_type, "application/json", 16) != 0 &&
+	    strncmp(resp->content_type, "text/", 5) != 0)
+		return false;
+	for (i = 0; i < resp->nhdr; i++)
+		if (strcasecmp(resp->hdr_name[i], "Content-Encoding") == 0)
+			return false;
+	return accepts_gzip(&st->req);
+}
+
 /* Queue resp on conn and report it to the observer. Frees resp's body. */
 static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection *conn,
 				     struct http_response *resp)
@@ -374,6 +465,7 @@ static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection
 	size_t len, i;
 	double secs;
 	char *data;
+	bool gz;
 
 	if (!buf_ok(&resp->body)) {
 		buf_release(&resp->body);
@@ -385,6 +477,19 @@ static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection
 	data = buf_detach(&resp->body, &len);
 	if (resp->status >= 500)
 		log_failure(st, resp->status, data, len);
+	gz = data && want_gzip(st, resp, len);
+	if (gz) {
+		size_t zlen = len;
+		char *z = gzip_body(data, &zlen);
+
+		if (z) {
+			free(data);
+			data = z;
+			len = zlen;
+		} else {
+			gz = false;
+		}
+	}
 	if (!data)
 		r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
 	else
@@ -397,6 +502,11 @@ static enum MHD_Result send_response(struct req_state *st, struct MHD_Connection
 		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, resp->content_type);
 	for (i = 0; i < resp->nhdr; i++)
 		MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_value[i]);
+	if (gz)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+	if (resp->content_type && (strncmp(resp->content_type, "application/json", 16) == 0 ||
+				   strncmp(resp->content_type, "text/", 5) == 0))
+		MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
 	ret = MHD_queue_response(conn, (unsigned)resp->status, r);
 	MHD_destroy_response(r);
 	secs = elapsed(st);
