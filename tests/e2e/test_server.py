@@ -120,6 +120,63 @@ def stop_with(v, sig, within):
     return code, time.time() - t0
 
 
+CRASH_T0 = int(time.time() * 1000) - 600000
+CRASH_WRITERS = 4
+
+
+def kill_under_load(v, acked):
+    """Writers send one sample per request, in order, until varve is
+    killed; acked[w] is the number of requests answered 204."""
+    import threading
+    stop = threading.Event()
+
+    def writer(w):
+        acked[w] = 0
+        i = 0
+        while not stop.is_set():
+            body = lib.write_request([({"__name__": "e2e_crash",
+                                        "w": str(w)},
+                                       [(float(i), CRASH_T0 + i * 100)])])
+            try:
+                st, _, _ = lib.remote_write(v.url, body)
+            except OSError:
+                return
+            if st != 204:
+                return
+            i += 1
+            acked[w] = i
+
+    ts = [threading.Thread(target=writer, args=(w,))
+          for w in range(CRASH_WRITERS)]
+    for t in ts:
+        t.start()
+    time.sleep(1.5)
+    v.proc.kill()
+    v.proc.wait(10)
+    stop.set()
+    for t in ts:
+        t.join(20)
+    lib.log("acknowledged before SIGKILL: %r" % acked)
+    check(all(acked.get(w, 0) > 0 for w in range(CRASH_WRITERS)),
+          "some writer got nothing acknowledged: %r" % acked)
+
+
+def check_acked(v, acked):
+    check(acked, "no writes were made")
+    span = max(acked.values()) * 100 // 1000 + 10
+    at = (CRASH_T0 + span * 1000) / 1000
+    data = lib.api_data(v.url, "/api/v1/query", [
+        ("query", "e2e_crash[%ds]" % (span + 5)), ("time", "%.3f" % at)])
+    got = {e["metric"]["w"]: [float(x[1]) for x in e["values"]]
+           for e in data["result"]}
+    for w, n in acked.items():
+        vals = got.get(str(w), [])
+        check(len(vals) >= n, "writer %d: %d acknowledged, %d found" % (
+            w, n, len(vals)))
+        check_eq(vals[:n], [float(i) for i in range(n)],
+                 "writer %d samples" % w)
+
+
 def body(r):
     if lib.standin():
         lib.log("varve-only test; nothing to do with a stand-in")
@@ -171,8 +228,16 @@ def body(r):
     r.case("older sample still there", lambda: check_eq(
         read_marker(v3, "e2e_restart_a", t), "11.5", "value"))
 
+    acked = {}
+    r.case("SIGKILL in the middle of concurrent writes", kill_under_load,
+           v3, acked)
+    v4 = lib.start_varve(data_dir=data_dir)
+    r.add_log(v4)
+    r.case("every acknowledged write survives SIGKILL under load",
+           check_acked, v4, acked)
+
     def sigint():
-        code, _ = stop_with(v3, signal.SIGINT, 10)
+        code, _ = stop_with(v4, signal.SIGINT, 10)
         check_eq(code, 0, "exit status after SIGINT")
     r.case("SIGINT stops with exit 0", sigint)
 
