@@ -81,6 +81,8 @@ void api_handle_query_range(struct http_request *req, struct http_response *resp
 void api_handle_format_query(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_query_exemplars(struct http_request *req, struct http_response *resp,
 				void *ctx);
+/* query_exemplars from the exemplar store (exemplars.c) */
+void api_handle_exemplars(struct http_request *req, struct http_response *resp, void *ctx);
 
 /* POST /api/v1/read (remote_read.c). ctx is the struct api. */
 void api_handle_read(struct http_request *req, struct http_response *resp, void *ctx);

@@ -432,13 +432,20 @@ struct dsample {
 	double v;  /* value, bits as sent */
 };
 
+/* An exemplar of a series entry, unpacked by protobuf-c; a list in the arena. */
+struct dexemplar {
+	const Prometheus__Exemplar *e; /* the exemplar */
+	struct dexemplar *next;        /* the entry's next exemplar, in request order */
+};
+
 /* One TimeSeries entry: ranges of the label and sample arrays. */
 struct dseries {
 	size_t label0;      /* first label in dreq.labels */
 	size_t sample0;     /* first sample in dreq.samples */
 	uint32_t nlabels;   /* labels */
 	uint32_t nsamples;  /* samples */
-	uint32_t nexemplars; /* exemplars (validated, not kept) */
+	uint32_t nexemplars; /* exemplars, listed at ex */
+	struct dexemplar *ex, *ex_last; /* first and last exemplar, NULL when none */
 	uint32_t nhistograms; /* native histograms (validated, not kept) */
 };
 
@@ -707,11 +714,23 @@ static enum dec_status dec_series(struct dreq *d, const uint8_t *p, const uint8_
 			if (rc != DEC_OK)
 				return rc;
 			break;
-		case 3:
-			if (!prometheus__exemplar__unpack(d->pb, n, p))
+		case 3: {
+			struct dexemplar *de = d->pb->alloc(d->pb->allocator_data, sizeof(*de));
+
+			if (!de)
+				return DEC_MALFORMED; /* out of memory: the caller knows */
+			de->e = prometheus__exemplar__unpack(d->pb, n, p);
+			if (!de->e)
 				return DEC_MALFORMED; /* or out of memory: the caller knows */
-			d->series[idx].nexemplars++;
+			de->next = NULL;
+			if (ts->ex_last)
+				ts->ex_last->next = de;
+			else
+				ts->ex = de;
+			ts->ex_last = de;
+			ts->nexemplars++;
 			break;
+		}
 		case 4:
 			if (!prometheus__histogram__unpack(d->pb, n, p))
 				return DEC_MALFORMED;
@@ -790,6 +809,7 @@ static enum metric_type metric_type_of(Prometheus__MetricMetadata__MetricType t)
 /* State of storing one request. */
 struct rw_store {
 	struct appender *app;  /* the request's appender */
+	struct db *db;         /* the store (exemplars go straight to it) */
 	struct arena *arena;   /* scratch memory */
 	struct label *lv;      /* label scratch array, in the arena */
 	size_t lcap;           /* its capacity */
@@ -821,7 +841,36 @@ static void reject_labels(struct rw_store *st, const struct dseries *ts,
 	set_series_problem(res, 400, "series ", st->lv, ts->nlabels, tail);
 }
 
-/* Store one series entry's samples; reject its histograms. */
+/*
+ * Keep the exemplars of a series entry whose labels ls passed validation.
+ * As Prometheus's receiver does, an exemplar older than the series'
+ * newest one is dropped without failing the request; a repeat of the
+ * newest is not stored twice.
+ */
+static void store_exemplars(struct rw_store *st, const struct dseries *ts,
+			    const struct labels *ls)
+{
+	const struct dexemplar *de;
+
+	for (de = ts->ex; de; de = de->next) {
+		const Prometheus__Exemplar *e = de->e;
+		struct label *el = arena_alloc(st->arena,
+					       (e->n_labels ? e->n_labels : 1) * sizeof(*el));
+		struct labels exl = { el, e->n_labels };
+		size_t i;
+
+		if (!el)
+			return;
+		for (i = 0; i < e->n_labels; i++) {
+			el[i].name = e->labels[i]->name ? e->labels[i]->name : "";
+			el[i].value = e->labels[i]->value ? e->labels[i]->value : "";
+		}
+		if (db_add_exemplar(st->db, ls, &exl, e->timestamp, e->value) == 0)
+			st->res->exemplars_written++;
+	}
+}
+
+/* Store one series entry's samples and exemplars; reject its histograms. */
 static void store_series(struct rw_store *st, const struct dreq *d, const struct dseries *ts)
 {
 	const struct dlabel *dl = d->labels + ts->label0;
@@ -876,6 +925,8 @@ static void store_series(struct rw_store *st, const struct dreq *d, const struct
 		reject_labels(st, ts, dl, err.msg[0] ? err.msg : "invalid label set");
 		return;
 	}
+	if (ts->ex)
+		store_exemplars(st, ts, &ls);
 	if (ts->nhistograms) {
 		res->rejected[RW_REASON_HISTOGRAM] += ts->nhistograms;
 		set_series_problem(res, 400, "native histograms are not supported, series ",
@@ -924,6 +975,7 @@ static void store_request(struct db *db, struct arena *arena, const struct dreq 
 	res->series = d->nseries;
 	st.arena = arena;
 	st.res = res;
+	st.db = db;
 	st.app = db_appender(db);
 	if (!st.app) {
 		set_problem(res, 500, "cannot create appender: out of memory");

@@ -82,6 +82,7 @@ struct md_family {
 
 struct db {
 	struct head *head;          /* the in-memory head, owned */
+	struct exemplars *ex;       /* exemplar ring, owned */
 	char *dir;                  /* data directory or NULL, owned */
 	int lock_fd;                /* DIR/lock with LOCK_EX held, or -1 */
 
@@ -182,7 +183,9 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 		}
 	}
 	db->head = head_new(&ho);
-	if (!db->head) {
+	db->ex = exemplars_new(opts && opts->max_exemplars ? opts->max_exemplars
+							   : DB_DEFAULT_MAX_EXEMPLARS);
+	if (!db->head || !db->ex) {
 		ts_error_set(err, TS_ERR_NOMEM, "cannot open storage: out of memory");
 		goto fail;
 	}
@@ -216,6 +219,7 @@ void db_close(struct db *db)
 	free(db->fam);
 	free(db->fmap);
 	head_free(db->head);
+	exemplars_free(db->ex);
 	if (db->lock_fd >= 0)
 		close(db->lock_fd); /* releases the flock */
 	pthread_mutex_destroy(&db->app_lock);
@@ -788,6 +792,75 @@ int querier_select(struct querier *q, const struct matcher *ms, size_t nms, int6
 	return 0;
 }
 
+void chunk_set_release(struct chunk_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->s[i].c);
+		free(set->s[i].mem);
+	}
+	free(set->s);
+	set->s = NULL;
+	set->n = 0;
+}
+
+int querier_select_chunks(struct querier *q, const struct matcher *ms, size_t nms,
+			  int64_t mint, int64_t maxt, struct chunk_set *out,
+			  struct ts_error *err)
+{
+	struct head *h = q->db->head;
+	struct head_series **v;
+	size_t n, k = 0;
+	int rc;
+
+	out->s = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	rc = select_series(q, ms, nms, mint, maxt, &v, &n);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot select series: %s", ts_strerror(rc));
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_series);
+	if (n) {
+		out->s = calloc(n, sizeof(*out->s));
+		if (!out->s) {
+			free(v);
+			return ts_error_set(err, TS_ERR_NOMEM, "cannot select chunks: out of memory");
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct head_chunk *hc;
+		long r = head_series_chunks(h, v[i], mint, maxt, &hc);
+
+		if (r < 0) {
+			free(v);
+			chunk_set_release(out);
+			return ts_error_set(err, (int)r, "cannot read chunks: %s", ts_strerror((int)r));
+		}
+		if (r == 0)
+			continue;
+		out->s[k].c = malloc((size_t)r * sizeof(*out->s[k].c));
+		if (!out->s[k].c) {
+			free(hc);
+			free(v);
+			chunk_set_release(out);
+			return ts_error_set(err, TS_ERR_NOMEM, "cannot select chunks: out of memory");
+		}
+		for (long c = 0; c < r; c++)
+			out->s[k].c[c] = (struct series_chunk){ hc[c].mint, hc[c].maxt, hc[c].data,
+								hc[c].len };
+		out->s[k].labels = *head_series_labels(v[i]);
+		out->s[k].n = (size_t)r;
+		out->s[k].mem = hc;
+		k++;
+		out->n = k;
+	}
+	free(v);
+	return 0;
+}
+
 void strvec_release(struct strvec *sv)
 {
 	if (!sv)
@@ -943,5 +1016,24 @@ int querier_label_values(struct querier *q, const char *name, const struct match
 		free(ps.slot);
 	if (rc < 0)
 		return ts_error_set(err, rc, "cannot list label values: %s", ts_strerror(rc));
+	return 0;
+}
+
+/* ------------------------------------------------------------ exemplars */
+
+int db_add_exemplar(struct db *db, const struct labels *series, const struct labels *exl,
+		    int64_t t, double v)
+{
+	return exemplars_add(db->ex, series, exl, t, v);
+}
+
+int querier_exemplars(struct querier *q, const struct matcher *const *sets, const size_t *nms,
+		      size_t nsets, int64_t mint, int64_t maxt, struct exemplar_set *out,
+		      struct ts_error *err)
+{
+	int rc = exemplars_select(q->db->ex, sets, nms, nsets, mint, maxt, out);
+
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot read exemplars: %s", ts_strerror(rc));
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tsdb/exemplars.h"
 #include "tsdb/labels.h"
 #include "tsdb/matcher.h"
 #include "util/error.h"
@@ -26,6 +27,7 @@ struct db;
 struct db_opts {
 	size_t chunk_samples; /* samples per head chunk before a cut (120) */
 	size_t stripes;       /* lock stripes of the series table (power of 2, 256) */
+	size_t max_exemplars; /* exemplars kept in memory, newest first (100000) */
 };
 
 /*
@@ -173,5 +175,68 @@ int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
 int querier_label_values(struct querier *q, const char *name, const struct matcher *ms,
 			 size_t nms, int64_t mint, int64_t maxt, size_t limit,
 			 struct strvec *out, struct ts_error *err);
+
+/* ------------------------------------------------------------- chunks */
+
+/* One stored chunk of a series, copied. */
+struct series_chunk {
+	int64_t mint;        /* first sample's timestamp (ms) */
+	int64_t maxt;        /* last sample's timestamp (ms) */
+	const uint8_t *data; /* XOR chunk bytes, Prometheus's encoding (chunk_xor.h) */
+	size_t len;          /* bytes at data */
+};
+
+/* A series and its chunks. */
+struct chunk_series {
+	struct labels labels;   /* interned strings, valid while the querier lives */
+	struct series_chunk *c; /* chunks in time order (malloc'd array) */
+	size_t n;               /* number of chunks */
+	void *mem;              /* malloc'd block owning the chunk bytes */
+};
+
+/* Result of querier_select_chunks; release with chunk_set_release. */
+struct chunk_set {
+	struct chunk_series *s; /* sorted by labels_cmp */
+	size_t n;               /* number of series */
+};
+
+/*
+ * Series matching every matcher (as querier_select) with a sample in
+ * [mint, maxt], each with copies of its stored chunks that overlap the
+ * range, whole: a chunk may hold samples outside [mint, maxt] (callers
+ * that must not show them re-encode those chunks, see remote_read.c).
+ * Head chunks only for now, the open one included; on-disk blocks will
+ * add theirs here in time order. Returns 0 or a negative ts_err.
+ */
+int querier_select_chunks(struct querier *q, const struct matcher *ms, size_t nms,
+			  int64_t mint, int64_t maxt, struct chunk_set *out,
+			  struct ts_error *err);
+
+/* Free what a chunk set owns (labels are interned). NULL is a no-op. */
+void chunk_set_release(struct chunk_set *set);
+
+/* ---------------------------------------------------------- exemplars */
+
+/* Default of db_opts.max_exemplars, Prometheus's default exemplar storage. */
+#define DB_DEFAULT_MAX_EXEMPLARS 100000
+
+/*
+ * Keep an exemplar (labels exl, value v, time t ms) of the series with
+ * labels series (sorted, valid; strings copied) in the bounded in-memory
+ * ring. Returns 0 (also for an exact repeat of the series' newest
+ * exemplar, which is not stored twice), TS_ERR_OUT_OF_ORDER (not newer
+ * than the series' newest exemplar) or TS_ERR_NOMEM.
+ */
+int db_add_exemplar(struct db *db, const struct labels *series, const struct labels *exl,
+		    int64_t t, double v);
+
+/*
+ * Exemplars in [mint, maxt] of series matching one of the nsets matcher
+ * sets (sets[i] has nms[i] matchers; nsets 0 means every series), grouped
+ * by series. out is owned by the caller: exemplar_set_release.
+ */
+int querier_exemplars(struct querier *q, const struct matcher *const *sets, const size_t *nms,
+		      size_t nsets, int64_t mint, int64_t maxt, struct exemplar_set *out,
+		      struct ts_error *err);
 
 #endif

@@ -488,6 +488,64 @@ struct chunk_ref {
 
 #define REFS_INLINE 16
 
+long head_series_chunks(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			struct head_chunk **out)
+{
+	size_t lo = 0, hi, n = 0, bytes = 0, i;
+	bool open_in;
+	struct head_chunk *v;
+	uint8_t *p;
+
+	*out = NULL;
+	if (mint > maxt)
+		return 0;
+	head_series_lock(h, s);
+	hi = s->nchunks;
+	while (lo < hi) { /* first closed chunk with maxt >= mint */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->chunks[mid].maxt < mint)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (i = lo; i < s->nchunks && s->chunks[i].mint <= maxt; i++) {
+		n++;
+		bytes += s->chunks[i].len;
+	}
+	open_in = s->enc.buf && s->enc.num > 0 && s->open_mint <= maxt && s->last_t >= mint;
+	if (open_in) {
+		n++;
+		bytes += xor_enc_len(&s->enc);
+	}
+	if (!n) {
+		head_series_unlock(h, s);
+		return 0;
+	}
+	v = malloc(n * sizeof(*v) + bytes);
+	if (!v) {
+		head_series_unlock(h, s);
+		return TS_ERR_NOMEM;
+	}
+	p = (uint8_t *)(v + n);
+	n = 0;
+	for (i = lo; i < s->nchunks && s->chunks[i].mint <= maxt; i++, n++) {
+		memcpy(p, s->chunks[i].data, s->chunks[i].len);
+		v[n] = (struct head_chunk){ s->chunks[i].mint, s->chunks[i].maxt, p,
+					    s->chunks[i].len };
+		p += s->chunks[i].len;
+	}
+	if (open_in) {
+		size_t len = xor_enc_len(&s->enc);
+
+		memcpy(p, s->enc.buf, len);
+		v[n++] = (struct head_chunk){ s->open_mint, s->last_t, p, len };
+	}
+	head_series_unlock(h, s);
+	*out = v;
+	return (long)n;
+}
+
 long head_series_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
 			 int64_t **tout, double **vout)
 {

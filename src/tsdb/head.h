@@ -108,6 +108,24 @@ int head_series_append(struct head *h, struct head_series *s, int64_t t, uint64_
 long head_series_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
 			 int64_t **t, double **v);
 
+/* A copy of one chunk of a series, as head_series_chunks hands it out. */
+struct head_chunk {
+	int64_t mint;        /* first sample's timestamp */
+	int64_t maxt;        /* last sample's timestamp */
+	const uint8_t *data; /* XOR chunk bytes (Prometheus's encoding) */
+	size_t len;          /* bytes at data */
+};
+
+/*
+ * Copies of the chunks of s (closed ones and the open one) that overlap
+ * [mint, maxt], oldest first, whole (samples outside the range
+ * included). *out gets one malloc'd block holding the array and the bytes
+ * (free it with free(); NULL when none). Returns the number of chunks or
+ * TS_ERR_NOMEM. The series lock is held while copying.
+ */
+long head_series_chunks(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			struct head_chunk **out);
+
 /* Counters. */
 uint64_t head_num_chunks(struct head *h);
 
