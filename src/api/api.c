@@ -322,17 +322,19 @@ static void handle_write(struct http_request *req, struct http_response *resp, v
 		buf_addstr(&resp->body, res.msg[0] ? res.msg : "remote write failed");
 		buf_addch(&resp->body, '\n');
 	}
-	if (v == RW_V2 && resp->status < 500) {
-		http_response_header(resp, "X-Prometheus-Remote-Write-Samples-Written",
-				     arena_printf(req->arena, "%llu",
-						  (unsigned long long)res.samples_written));
-		http_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written",
-				     arena_printf(req->arena, "%llu",
-						  (unsigned long long)res.histograms_written));
-		http_response_header(resp, "X-Prometheus-Remote-Write-Exemplars-Written",
-				     arena_printf(req->arena, "%llu",
-						  (unsigned long long)res.exemplars_written));
-	}
+	/* what was written, on every answer as Prometheus's 2.0 receiver
+	 * does; 0 on answers to 1.0 requests, which do not count */
+	if (v != RW_V2)
+		res.samples_written = res.histograms_written = res.exemplars_written = 0;
+	http_response_header(resp, "X-Prometheus-Remote-Write-Samples-Written",
+			     arena_printf(req->arena, "%llu",
+					  (unsigned long long)res.samples_written));
+	http_response_header(resp, "X-Prometheus-Remote-Write-Histograms-Written",
+			     arena_printf(req->arena, "%llu",
+					  (unsigned long long)res.histograms_written));
+	http_response_header(resp, "X-Prometheus-Remote-Write-Exemplars-Written",
+			     arena_printf(req->arena, "%llu",
+					  (unsigned long long)res.exemplars_written));
 }
 
 /* ------------------------------------------------------------ series */

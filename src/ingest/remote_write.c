@@ -1,6 +1,7 @@
 /*
- * remote_write.c - decode remote_write 1.0 requests and store them; see
- * remote_write.h for the contract.
+ * remote_write.c - decode remote_write 1.0 requests and store them, and
+ * the steps both versions share; see remote_write.h for the contract.
+ * Steps 4 to 6 of a 2.0 request are in remote_write_v2.c.
  *
  * One call of rw_write runs these steps, each failing with its own status:
  *
@@ -35,6 +36,7 @@
  *   4. The status is the worst outcome seen: 500 over 400 over 204.
  */
 #include "ingest/remote_write.h"
+#include "ingest/remote_write_int.h"
 
 #include <inttypes.h>
 #include <protobuf-c/protobuf-c.h>
@@ -78,15 +80,7 @@ const char *rw_reason_name(enum rw_reason r)
 
 /* ------------------------------------------------------------ messages */
 
-/* A fixed-size string being written; stops (with "...") when full. */
-struct sbuf {
-	char *p;     /* destination, always NUL-terminated */
-	size_t len;  /* bytes written */
-	size_t cap;  /* size of p, at least 4 */
-	bool full;   /* output was cut */
-};
-
-static void sb_init(struct sbuf *sb, char *p, size_t cap)
+void rw_sb_init(struct rw_sbuf *sb, char *p, size_t cap)
 {
 	sb->p = p;
 	sb->len = 0;
@@ -95,7 +89,7 @@ static void sb_init(struct sbuf *sb, char *p, size_t cap)
 	p[0] = '\0';
 }
 
-static void sb_add(struct sbuf *sb, const char *s, size_t n)
+void rw_sb_add(struct rw_sbuf *sb, const char *s, size_t n)
 {
 	if (sb->full)
 		return;
@@ -138,7 +132,7 @@ static size_t utf8_seq(const unsigned char *p)
  * bytes and invalid UTF-8 as \xNN, and with quote set, quotes and
  * backslashes escaped (for strings shown inside quotes).
  */
-static void sb_add_clean(struct sbuf *sb, const char *s, bool quote)
+void rw_sb_add_clean(struct rw_sbuf *sb, const char *s, bool quote)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	char tmp[8];
@@ -149,44 +143,44 @@ static void sb_add_clean(struct sbuf *sb, const char *s, bool quote)
 		if (quote && (*p == '"' || *p == '\\')) {
 			tmp[0] = '\\';
 			tmp[1] = (char)*p;
-			sb_add(sb, tmp, 2);
+			rw_sb_add(sb, tmp, 2);
 			p++;
 		} else if (*p == '\n') {
-			sb_add(sb, "\\n", 2);
+			rw_sb_add(sb, "\\n", 2);
 			p++;
 		} else if (*p >= 0x20 && *p < 0x7f) {
 			const unsigned char *q = p;
 
 			while (*q >= 0x20 && *q < 0x7f && !(quote && (*q == '"' || *q == '\\')))
 				q++;
-			sb_add(sb, (const char *)p, (size_t)(q - p));
+			rw_sb_add(sb, (const char *)p, (size_t)(q - p));
 			p = q;
 		} else if (*p >= 0x80 && (n = utf8_seq(p)) > 0) {
-			sb_add(sb, (const char *)p, n);
+			rw_sb_add(sb, (const char *)p, n);
 			p += n;
 		} else {
 			snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
-			sb_add(sb, tmp, 4);
+			rw_sb_add(sb, tmp, 4);
 			p++;
 		}
 	}
 }
 
 /* Append a label set as Prometheus prints it: {a="b", c="d"}. */
-static void sb_add_labels(struct sbuf *sb, const struct label *v, size_t n)
+void rw_sb_add_labels(struct rw_sbuf *sb, const struct label *v, size_t n)
 {
 	size_t i;
 
-	sb_add(sb, "{", 1);
+	rw_sb_add(sb, "{", 1);
 	for (i = 0; i < n; i++) {
 		if (i)
-			sb_add(sb, ", ", 2);
-		sb_add_clean(sb, v[i].name, false);
-		sb_add(sb, "=\"", 2);
-		sb_add_clean(sb, v[i].value, true);
-		sb_add(sb, "\"", 1);
+			rw_sb_add(sb, ", ", 2);
+		rw_sb_add_clean(sb, v[i].name, false);
+		rw_sb_add(sb, "=\"", 2);
+		rw_sb_add_clean(sb, v[i].value, true);
+		rw_sb_add(sb, "\"", 1);
 	}
-	sb_add(sb, "}", 1);
+	rw_sb_add(sb, "}", 1);
 }
 
 /* Drop a UTF-8 sequence that truncation left incomplete at the end of s. */
@@ -202,12 +196,7 @@ static void cut_utf8(char *s)
 		s[i - 1] = '\0';
 }
 
-/* Set status and message unless a problem of at least that status is
- * already recorded (the first problem of the worst kind wins). */
-static void set_problem(struct rw_result *res, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void set_problem(struct rw_result *res, int status, const char *fmt, ...)
+void rw_set_problem(struct rw_result *res, int status, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -224,18 +213,18 @@ static void set_problem(struct rw_result *res, int status, const char *fmt, ...)
 		cut_utf8(res->msg);
 }
 
-/* Like set_problem with the message "<what> <labels><tail>". */
-static void set_series_problem(struct rw_result *res, int status, const char *what,
+/* Like rw_set_problem with the message "<what> <labels><tail>". */
+void rw_set_series_problem(struct rw_result *res, int status, const char *what,
 			       const struct label *v, size_t n, const char *tail)
 {
 	char lbuf[MSG_LABELS_MAX];
-	struct sbuf sb;
+	struct rw_sbuf sb;
 
 	if (res->status >= status)
 		return;
-	sb_init(&sb, lbuf, sizeof(lbuf));
-	sb_add_labels(&sb, v, n);
-	set_problem(res, status, "%s%s%s", what, lbuf, tail);
+	rw_sb_init(&sb, lbuf, sizeof(lbuf));
+	rw_sb_add_labels(&sb, v, n);
+	rw_set_problem(res, status, "%s%s%s", what, lbuf, tail);
 }
 
 /* ------------------------------------------------------------ negotiation */
@@ -265,14 +254,14 @@ static bool token_eq(const char *s, size_t n, const char *lit)
 static const char *msg_str(char *out, size_t cap, const char *s, size_t n)
 {
 	char tmp[200];
-	struct sbuf sb;
+	struct rw_sbuf sb;
 
 	if (n >= sizeof(tmp))
 		n = sizeof(tmp) - 1;
 	memcpy(tmp, s, n);
 	tmp[n] = '\0';
-	sb_init(&sb, out, cap);
-	sb_add_clean(&sb, tmp, true);
+	rw_sb_init(&sb, out, cap);
+	rw_sb_add_clean(&sb, tmp, true);
 	return out;
 }
 
@@ -289,7 +278,7 @@ enum rw_version rw_negotiate(const char *content_type, const char *content_encod
 
 		trim(&e, &n);
 		if (n && !token_eq(e, n, "snappy")) {
-			set_problem(res, 415,
+			rw_set_problem(res, 415,
 				    "unsupported content encoding \"%s\": only snappy is accepted",
 				    msg_str(shown, sizeof(shown), e, n));
 			return RW_VNONE;
@@ -303,7 +292,7 @@ enum rw_version rw_negotiate(const char *content_type, const char *content_encod
 		if (n == 0 && !semi)
 			goto ok; /* empty header: treated as absent */
 		if (!token_eq(s, n, MEDIA_PROTOBUF)) {
-			set_problem(res, 415,
+			rw_set_problem(res, 415,
 				    "unsupported content type \"%s\": expected " MEDIA_PROTOBUF,
 				    msg_str(shown, sizeof(shown), content_type,
 					    strlen(content_type)));
@@ -333,14 +322,12 @@ enum rw_version rw_negotiate(const char *content_type, const char *content_encod
 			if (vn == strlen(PROTO_V1) && memcmp(val, PROTO_V1, vn) == 0) {
 				v = RW_V1;
 			} else if (vn == strlen(PROTO_V2) && memcmp(val, PROTO_V2, vn) == 0) {
-				set_problem(res, 415,
-					    "remote write 2.0 (proto=" PROTO_V2
-					    ") is not supported yet: send proto=" PROTO_V1);
-				return RW_VNONE;
+				v = RW_V2;
 			} else {
-				set_problem(res, 415,
+				rw_set_problem(res, 415,
 					    "unsupported protobuf message \"%s\": expected proto="
-					    PROTO_V1, msg_str(shown, sizeof(shown), val, vn));
+					    PROTO_V1 " or proto=" PROTO_V2,
+					    msg_str(shown, sizeof(shown), val, vn));
 				return RW_VNONE;
 			}
 		}
@@ -352,19 +339,9 @@ ok:
 
 /* ------------------------------------------------------------ decoding */
 
-/* protobuf-c allocator over the request arena that tells a hit of the
- * arena's cap apart from a failed malloc. */
-struct pb_alloc {
-	ProtobufCAllocator inner; /* arena_protobuf_allocator of the arena */
-	struct arena *arena;      /* the request arena */
-	size_t limit;             /* its cap */
-	bool over_limit;          /* an allocation failed because of the cap */
-	bool nomem;               /* an allocation failed below the cap */
-};
-
-static void *pb_alloc_fn(void *data, size_t size)
+void *rw_pb_alloc_fn(void *data, size_t size)
 {
-	struct pb_alloc *pa = data;
+	struct rw_pb_alloc *pa = data;
 	void *p = pa->inner.alloc(pa->inner.allocator_data, size);
 
 	if (!p) {
@@ -377,9 +354,9 @@ static void *pb_alloc_fn(void *data, size_t size)
 	return p;
 }
 
-static void pb_free_fn(void *data, void *p)
+void rw_pb_free_fn(void *data, void *p)
 {
-	struct pb_alloc *pa = data;
+	struct rw_pb_alloc *pa = data;
 
 	pa->inner.free(pa->inner.allocator_data, p);
 }
@@ -411,13 +388,6 @@ static void pb_free_fn(void *data, void *p)
  * already read. A NUL byte inside a string would cut it short: such a
  * series is rejected with the invalid labels.
  */
-enum {
-	WT_VARINT = 0,
-	WT_I64 = 1,
-	WT_LEN = 2,
-	WT_I32 = 5,
-};
-
 /* A label as decoded: pointers into the buffer, lengths. */
 struct dlabel {
 	const char *name;  /* name bytes (not yet terminated) */
@@ -459,130 +429,9 @@ struct dreq {
 	size_t nsamples, csamples; /* used, capacity */
 	Prometheus__MetricMetadata **md; /* metadata, unpacked by protobuf-c */
 	size_t nmd, cmd;         /* used, capacity */
-	struct pb_alloc *pa;     /* the request arena, with failure flags */
+	struct rw_pb_alloc *pa;     /* the request arena, with failure flags */
 	ProtobufCAllocator *pb;  /* the same for protobuf-c */
 };
-
-enum dec_status {
-	DEC_OK = 0,
-	DEC_MALFORMED = -1, /* not a valid WriteRequest */
-	DEC_NOMEM = -2,     /* an allocation failed (see struct pb_alloc) */
-};
-
-/* Read a varint of at most 10 bytes at *p (< end); false when it does not
- * end in time. */
-static inline bool get_varint(const uint8_t **p, const uint8_t *end, uint64_t *out)
-{
-	const uint8_t *q = *p;
-	uint64_t v = 0;
-	unsigned shift;
-
-	if (q < end && *q < 0x80) {
-		*out = *q;
-		*p = q + 1;
-		return true;
-	}
-	for (shift = 0; shift < 70 && q < end; shift += 7) {
-		uint8_t b = *q++;
-
-		v |= (uint64_t)(b & 0x7f) << shift;
-		if (b < 0x80) {
-			*out = v;
-			*p = q;
-			return true;
-		}
-	}
-	return false;
-}
-
-/* Read a field tag; false for malformed tags, a first byte without field
- * bits (field 0 written in one byte) and group or undefined wire types. */
-static inline bool get_tag(const uint8_t **p, const uint8_t *end, uint32_t *field,
-			   unsigned *wt)
-{
-	const uint8_t *q = *p;
-	uint64_t v = 0;
-	unsigned i;
-
-	if (q >= end || (*q & 0xf8) == 0)
-		return false;
-	if (*q < 0x80) {
-		v = *q;
-		*p = q + 1;
-	} else {
-		for (i = 0;; i++) {
-			uint8_t b;
-
-			if (i == 5 || q >= end)
-				return false;
-			b = *q++;
-			v |= (uint64_t)(b & 0x7f) << (7 * i);
-			if (b < 0x80)
-				break;
-		}
-		*p = q;
-	}
-	*wt = (unsigned)(v & 7);
-	*field = (uint32_t)(v >> 3);
-	return *wt == WT_VARINT || *wt == WT_I64 || *wt == WT_LEN || *wt == WT_I32;
-}
-
-/* Read a length prefix (at most 5 bytes) and check that the data fits. */
-static inline bool get_len(const uint8_t **p, const uint8_t *end, size_t *len)
-{
-	const uint8_t *q = *p;
-	uint64_t v = 0;
-	unsigned i;
-
-	if (q < end && *q < 0x80) {
-		v = *q++;
-	} else {
-		for (i = 0;; i++) {
-			uint8_t b;
-
-			if (i == 5 || q >= end)
-				return false;
-			b = *q++;
-			v |= (uint64_t)(b & 0x7f) << (7 * i);
-			if (b < 0x80)
-				break;
-		}
-	}
-	if (v > (uint64_t)(end - q))
-		return false;
-	*len = (size_t)v;
-	*p = q;
-	return true;
-}
-
-/* Skip the value of an unknown field of wire type wt. */
-static inline bool skip_field(const uint8_t **p, const uint8_t *end, unsigned wt)
-{
-	uint64_t v;
-	size_t n;
-
-	switch (wt) {
-	case WT_VARINT:
-		return get_varint(p, end, &v);
-	case WT_I64:
-		if (end - *p < 8)
-			return false;
-		*p += 8;
-		return true;
-	case WT_LEN:
-		if (!get_len(p, end, &n))
-			return false;
-		*p += n;
-		return true;
-	case WT_I32:
-		if (end - *p < 4)
-			return false;
-		*p += 4;
-		return true;
-	default:
-		return false;
-	}
-}
 
 /* Make room for one more element of an arena array (doubling). */
 static bool grow(struct dreq *d, void **arr, size_t *cap, size_t used, size_t elem)
@@ -597,7 +446,7 @@ static bool grow(struct dreq *d, void **arr, size_t *cap, size_t used, size_t el
 		d->pa->over_limit = true;
 		return false;
 	}
-	n = pb_alloc_fn(d->pa, ncap * elem);
+	n = rw_pb_alloc_fn(d->pa, ncap * elem);
 	if (!n)
 		return false;
 	if (used)
@@ -621,10 +470,10 @@ static enum dec_status dec_label(struct dreq *d, const uint8_t *p, const uint8_t
 		unsigned wt;
 		size_t n;
 
-		if (!get_tag(&p, end, &field, &wt))
+		if (!rw_get_tag(&p, end, &field, &wt))
 			return DEC_MALFORMED;
 		if (field == 1 || field == 2) {
-			if (wt != WT_LEN || !get_len(&p, end, &n))
+			if (wt != WT_LEN || !rw_get_len(&p, end, &n))
 				return DEC_MALFORMED;
 			if (field == 1) {
 				l->name = (const char *)p;
@@ -634,7 +483,7 @@ static enum dec_status dec_label(struct dreq *d, const uint8_t *p, const uint8_t
 				l->vlen = (uint32_t)n;
 			}
 			p += n;
-		} else if (!skip_field(&p, end, wt)) {
+		} else if (!rw_skip_field(&p, end, wt)) {
 			return DEC_MALFORMED;
 		}
 	}
@@ -655,7 +504,7 @@ static enum dec_status dec_sample(struct dreq *d, const uint8_t *p, const uint8_
 		unsigned wt;
 		uint64_t u;
 
-		if (!get_tag(&p, end, &field, &wt))
+		if (!rw_get_tag(&p, end, &field, &wt))
 			return DEC_MALFORMED;
 		if (field == 1) {
 			if (wt != WT_I64 || end - p < 8)
@@ -666,10 +515,10 @@ static enum dec_status dec_sample(struct dreq *d, const uint8_t *p, const uint8_
 			memcpy(&s->v, &u, 8);
 			p += 8;
 		} else if (field == 2) {
-			if (wt != WT_VARINT || !get_varint(&p, end, &u))
+			if (wt != WT_VARINT || !rw_get_varint(&p, end, &u))
 				return DEC_MALFORMED;
 			s->t = (int64_t)u;
-		} else if (!skip_field(&p, end, wt)) {
+		} else if (!rw_skip_field(&p, end, wt)) {
 			return DEC_MALFORMED;
 		}
 	}
@@ -694,14 +543,14 @@ static enum dec_status dec_series(struct dreq *d, const uint8_t *p, const uint8_
 		unsigned wt;
 		size_t n;
 
-		if (!get_tag(&p, end, &field, &wt))
+		if (!rw_get_tag(&p, end, &field, &wt))
 			return DEC_MALFORMED;
 		if (field < 1 || field > 4) {
-			if (!skip_field(&p, end, wt))
+			if (!rw_skip_field(&p, end, wt))
 				return DEC_MALFORMED;
 			continue;
 		}
-		if (wt != WT_LEN || !get_len(&p, end, &n))
+		if (wt != WT_LEN || !rw_get_len(&p, end, &n))
 			return DEC_MALFORMED;
 		switch (field) {
 		case 1:
@@ -759,9 +608,9 @@ static enum dec_status dec_request(struct dreq *d, const uint8_t *buf, size_t le
 	d->cseries = len / 160 + 16;
 	d->clabels = len / 20 + 16;
 	d->csamples = len / 160 + 16;
-	d->series = pb_alloc_fn(d->pa, d->cseries * sizeof(*d->series));
-	d->labels = pb_alloc_fn(d->pa, d->clabels * sizeof(*d->labels));
-	d->samples = pb_alloc_fn(d->pa, d->csamples * sizeof(*d->samples));
+	d->series = rw_pb_alloc_fn(d->pa, d->cseries * sizeof(*d->series));
+	d->labels = rw_pb_alloc_fn(d->pa, d->clabels * sizeof(*d->labels));
+	d->samples = rw_pb_alloc_fn(d->pa, d->csamples * sizeof(*d->samples));
 	if (!d->series || !d->labels || !d->samples)
 		return DEC_NOMEM;
 
@@ -770,10 +619,10 @@ static enum dec_status dec_request(struct dreq *d, const uint8_t *buf, size_t le
 		unsigned wt;
 		size_t n;
 
-		if (!get_tag(&p, end, &field, &wt))
+		if (!rw_get_tag(&p, end, &field, &wt))
 			return DEC_MALFORMED;
 		if (field == 1 || field == 3) {
-			if (wt != WT_LEN || !get_len(&p, end, &n))
+			if (wt != WT_LEN || !rw_get_len(&p, end, &n))
 				return DEC_MALFORMED;
 			if (field == 1) {
 				rc = dec_series(d, p, p + n);
@@ -790,7 +639,7 @@ static enum dec_status dec_request(struct dreq *d, const uint8_t *buf, size_t le
 				d->md[d->nmd++] = m;
 			}
 			p += n;
-		} else if (!skip_field(&p, end, wt)) {
+		} else if (!rw_skip_field(&p, end, wt)) {
 			return DEC_MALFORMED;
 		}
 	}
@@ -823,22 +672,22 @@ static void reject_labels(struct rw_store *st, const struct dseries *ts,
 {
 	struct rw_result *res = st->res;
 	char tail[TS_ERROR_MSG_MAX];
-	struct sbuf sb;
+	struct rw_sbuf sb;
 	size_t i;
 
 	res->rejected[RW_REASON_INVALID_LABELS] += (uint64_t)ts->nsamples + ts->nhistograms;
 	if (res->status >= 400)
 		return;
 	/* the reason may quote raw bytes of the label */
-	sb_init(&sb, tail, sizeof(tail));
-	sb_add(&sb, ": ", 2);
-	sb_add_clean(&sb, why, false);
+	rw_sb_init(&sb, tail, sizeof(tail));
+	rw_sb_add(&sb, ": ", 2);
+	rw_sb_add_clean(&sb, why, false);
 	/* validation sorted the working copy: show the labels as sent */
 	for (i = 0; i < ts->nlabels; i++) {
 		st->lv[i].name = dl[i].name;
 		st->lv[i].value = dl[i].value;
 	}
-	set_series_problem(res, 400, "series ", st->lv, ts->nlabels, tail);
+	rw_set_series_problem(res, 400, "series ", st->lv, ts->nlabels, tail);
 }
 
 /*
@@ -892,7 +741,7 @@ static void store_series(struct rw_store *st, const struct dreq *d, const struct
 		lv = arena_alloc(st->arena, cap * sizeof(*lv));
 		if (!lv) {
 			res->rejected[RW_REASON_STORAGE] += ts->nsamples;
-			set_problem(res, 500, "out of memory");
+			rw_set_problem(res, 500, "out of memory");
 			return;
 		}
 		st->lv = lv;
@@ -929,7 +778,7 @@ static void store_series(struct rw_store *st, const struct dreq *d, const struct
 		store_exemplars(st, ts, &ls);
 	if (ts->nhistograms) {
 		res->rejected[RW_REASON_HISTOGRAM] += ts->nhistograms;
-		set_series_problem(res, 400, "native histograms are not supported, series ",
+		rw_set_series_problem(res, 400, "native histograms are not supported, series ",
 				   ls.v, ls.n, "");
 	}
 	for (i = 0; i < ts->nsamples; i++) {
@@ -942,12 +791,12 @@ static void store_series(struct rw_store *st, const struct dreq *d, const struct
 		switch (rc) {
 		case TS_ERR_OUT_OF_ORDER:
 			res->rejected[RW_REASON_OUT_OF_ORDER]++;
-			set_series_problem(res, 400, "out of order sample for series ",
+			rw_set_series_problem(res, 400, "out of order sample for series ",
 					   ls.v, ls.n, "");
 			break;
 		case TS_ERR_DUPLICATE:
 			res->rejected[RW_REASON_DUPLICATE]++;
-			set_series_problem(res, 400,
+			rw_set_series_problem(res, 400,
 					   "duplicate sample for timestamp for series ",
 					   ls.v, ls.n, "");
 			break;
@@ -957,7 +806,7 @@ static void store_series(struct rw_store *st, const struct dreq *d, const struct
 				char tail[64];
 
 				snprintf(tail, sizeof(tail), ": %s", ts_strerror(rc));
-				set_series_problem(res, 500, "cannot append sample for series ",
+				rw_set_series_problem(res, 500, "cannot append sample for series ",
 						   ls.v, ls.n, tail);
 			}
 			break;
@@ -978,7 +827,7 @@ static void store_request(struct db *db, struct arena *arena, const struct dreq 
 	st.db = db;
 	st.app = db_appender(db);
 	if (!st.app) {
-		set_problem(res, 500, "cannot create appender: out of memory");
+		rw_set_problem(res, 500, "cannot create appender: out of memory");
 		return;
 	}
 	for (i = 0; i < d->nseries; i++)
@@ -999,7 +848,7 @@ static void store_request(struct db *db, struct arena *arena, const struct dreq 
 		res->rejected[RW_REASON_STORAGE] += res->samples_written;
 		res->samples_written = 0;
 		res->status = 0; /* the commit failure is the message */
-		set_problem(res, 500, "cannot commit samples: %s", ts_strerror(rc));
+		rw_set_problem(res, 500, "cannot commit samples: %s", ts_strerror(rc));
 	}
 }
 
@@ -1009,7 +858,7 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 	size_t max = RW_DEFAULT_MAX_DECODED_BYTES, dlen, outlen, limit;
 	struct arena *arena = NULL;
 	ProtobufCAllocator alloc;
-	struct pb_alloc pa;
+	struct rw_pb_alloc pa;
 	struct dreq d;
 	enum dec_status rc;
 	char *dec;
@@ -1017,21 +866,19 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 	clear_result(res);
 	if (opts && opts->max_decoded_bytes)
 		max = opts->max_decoded_bytes;
-	if (v != RW_V1) {
-		set_problem(res, 415, v == RW_V2
-				? "remote write 2.0 is not supported yet"
-				: "unsupported remote write protocol");
+	if (v != RW_V1 && v != RW_V2) {
+		rw_set_problem(res, 415, "unsupported remote write protocol");
 		return;
 	}
 
 	/* 1. the decoded length, before allocating anything of that size */
 	if (!body || len == 0 ||
 	    snappy_uncompressed_length((const char *)body, len, &dlen) != SNAPPY_OK) {
-		set_problem(res, 400, "corrupt snappy body: cannot read the decoded length");
+		rw_set_problem(res, 400, "corrupt snappy body: cannot read the decoded length");
 		return;
 	}
 	if (dlen > max) {
-		set_problem(res, 413,
+		rw_set_problem(res, 413,
 			    "decoded body of %zu bytes exceeds the limit of %zu bytes", dlen, max);
 		return;
 	}
@@ -1042,7 +889,7 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 	arena = arena_new(limit);
 	dec = arena ? arena_alloc(arena, dlen + 1) : NULL;
 	if (!dec) {
-		set_problem(res, 500, "out of memory decoding %zu bytes", dlen);
+		rw_set_problem(res, 500, "out of memory decoding %zu bytes", dlen);
 		goto out;
 	}
 
@@ -1050,7 +897,7 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 	outlen = dlen;
 	if (snappy_uncompress((const char *)body, len, dec, &outlen) != SNAPPY_OK ||
 	    outlen != dlen) {
-		set_problem(res, 400, "corrupt snappy body");
+		rw_set_problem(res, 400, "corrupt snappy body");
 		goto out;
 	}
 	dec[dlen] = '\0';
@@ -1061,27 +908,35 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 	pa.limit = limit;
 	pa.over_limit = false;
 	pa.nomem = false;
-	alloc.alloc = pb_alloc_fn;
-	alloc.free = pb_free_fn;
+	alloc.alloc = rw_pb_alloc_fn;
+	alloc.free = rw_pb_free_fn;
 	alloc.allocator_data = &pa;
-	memset(&d, 0, sizeof(d));
-	d.pa = &pa;
-	d.pb = &alloc;
-	rc = dec_request(&d, (const uint8_t *)dec, dlen);
+	if (v == RW_V2) {
+		/* 4., 5., 6. for 2.0 (remote_write_v2.c) */
+		rc = rw_v2_write(db, arena, &alloc, (const uint8_t *)dec, dlen, res);
+	} else {
+		memset(&d, 0, sizeof(d));
+		d.pa = &pa;
+		d.pb = &alloc;
+		rc = dec_request(&d, (const uint8_t *)dec, dlen);
+	}
 	if (rc != DEC_OK) {
 		if (pa.over_limit)
-			set_problem(res, 413,
+			rw_set_problem(res, 413,
 				    "decoding the request needs more than %zu bytes of memory",
 				    limit);
 		else if (pa.nomem || rc == DEC_NOMEM)
-			set_problem(res, 500, "out of memory decoding the request");
+			rw_set_problem(res, 500, "out of memory decoding the request");
+		else if (v == RW_V2)
+			rw_set_problem(res, 400, "cannot decode protobuf " PROTO_V2);
 		else
-			set_problem(res, 400, "cannot decode protobuf WriteRequest");
+			rw_set_problem(res, 400, "cannot decode protobuf WriteRequest");
 		goto out;
 	}
 
 	/* 5., 6. */
-	store_request(db, arena, &d, res);
+	if (v == RW_V1)
+		store_request(db, arena, &d, res);
 	if (res->status == 0)
 		res->status = 204;
 out:

@@ -4,8 +4,9 @@
  * The HTTP layer hands over the request headers and the raw body; this
  * module picks the protocol version (rw_negotiate), then decodes the body
  * and stores it (rw_write), and answers with the HTTP status and a one-line
- * message plus counters for /metrics. Only remote_write 1.0
- * (prometheus.WriteRequest) is decoded for now; 2.0 answers 415.
+ * message plus counters for /metrics. Both remote_write 1.0
+ * (prometheus.WriteRequest, remote_write.c) and 2.0
+ * (io.prometheus.write.v2.Request, remote_write_v2.c) are decoded.
  *
  * What is stored, and what the status says (as the remote-write spec
  * describes partial writes and Prometheus's 2.0 receiver answers them;
@@ -15,9 +16,11 @@
  *   204  every series and sample was stored
  *   400  the body is not snappy or not a WriteRequest (nothing stored); or
  *        some series or samples were rejected (invalid labels, out of
- *        order, duplicate timestamp with another value, native histograms)
- *        - the valid rest of the request is still stored, and senders do
- *        not retry a 400
+ *        order, duplicate timestamp with another value, native histograms,
+ *        and for 2.0 label references past the symbols table) - the valid
+ *        rest of the request is still stored, and senders do not retry a
+ *        400; for 2.0 also a symbols table whose first entry is not ""
+ *        (nothing stored)
  *   413  the decoded body would exceed rw_opts.max_decoded_bytes (checked
  *        from the snappy header before anything of that size is
  *        allocated), or decoding it would pass the memory cap below
@@ -37,7 +40,7 @@ struct db;
 enum rw_version {
 	RW_VNONE = 0, /* not acceptable (see rw_result.status) */
 	RW_V1 = 1,    /* prometheus.WriteRequest */
-	RW_V2 = 2,    /* io.prometheus.write.v2.Request (not decoded yet) */
+	RW_V2 = 2,    /* io.prometheus.write.v2.Request */
 };
 
 /* Why samples were rejected (a label of a /metrics counter). */
@@ -79,11 +82,11 @@ struct rw_result {
 	char msg[512];             /* one-line reason when status >= 400, "" otherwise */
 	uint64_t series;           /* series entries in the request */
 	uint64_t samples_written;  /* samples stored */
-	uint64_t exemplars_written; /* exemplars stored (always 0 until they are kept) */
+	uint64_t exemplars_written; /* exemplars stored (0 while exemplars are not kept) */
 	uint64_t histograms_written; /* native histogram samples stored (always 0) */
 	uint64_t metadata_written; /* metadata entries recorded */
 	uint64_t rejected[RW_REASON__COUNT]; /* samples rejected, by reason */
-	uint64_t exemplars;        /* exemplars received (counted, not stored yet) */
+	uint64_t exemplars;        /* exemplars received */
 };
 
 /*
@@ -91,8 +94,9 @@ struct rw_result {
  * Content-Type absent, empty or "application/x-protobuf" (parameters other
  * than proto= ignored; media type and parameter names case-insensitive)
  * -> RW_V1; proto=prometheus.WriteRequest -> RW_V1;
- * proto=io.prometheus.write.v2.Request -> 415 for now; anything else ->
- * 415; Content-Encoding other than "snappy" (any case) or empty -> 415.
+ * proto=io.prometheus.write.v2.Request -> RW_V2 (message names exact, as
+ * protobuf spells them); anything else -> 415; Content-Encoding other than
+ * "snappy" (any case) or empty -> 415.
  * Returns the version (res->status 204, msg ""), or RW_VNONE with
  * res->status and res->msg set. res is cleared first.
  */

@@ -533,9 +533,17 @@ START_TEST(test_remote_write_negotiate)
 	ck_assert_int_eq(rw_negotiate("application/x-protobuf; foo", NULL, &res), RW_V1);
 
 	ck_assert_int_eq(rw_negotiate("application/x-protobuf;proto=io.prometheus.write.v2.Request",
-				      "snappy", &res), RW_VNONE);
+				      "snappy", &res), RW_V2);
+	ck_assert_int_eq(res.status, 204);
+	ck_assert_int_eq(rw_negotiate("Application/X-Protobuf ; Proto=\"io.prometheus.write.v2.Request\"",
+				      NULL, &res), RW_V2);
+	/* the message name is case-sensitive, as protobuf names are */
+	ck_assert_int_eq(rw_negotiate("application/x-protobuf;proto=io.prometheus.write.v2.request",
+				      NULL, &res), RW_VNONE);
 	ck_assert_int_eq(res.status, 415);
-	ck_assert_msg(strstr(res.msg, "2.0") != NULL, "%s", res.msg);
+	ck_assert_int_eq(rw_negotiate("application/x-protobuf;proto=io.prometheus.write.v2.Request",
+				      "gzip", &res), RW_VNONE);
+	ck_assert_int_eq(res.status, 415);
 	ck_assert_int_eq(rw_negotiate("application/x-protobuf;proto=foo.Bar", NULL, &res), RW_VNONE);
 	ck_assert_int_eq(res.status, 415);
 	ck_assert_msg(strstr(res.msg, "foo.Bar") != NULL, "%s", res.msg);
@@ -551,7 +559,7 @@ START_TEST(test_remote_write_negotiate)
 	ck_assert_int_eq(res.status, 415);
 
 	/* rw_write refuses what it cannot decode */
-	rw_write(NULL, RW_V2, (const uint8_t *)"\0", 1, NULL, &res);
+	rw_write(NULL, RW_VNONE, (const uint8_t *)"\0", 1, NULL, &res);
 	ck_assert_int_eq(res.status, 415);
 }
 END_TEST
