@@ -26,6 +26,7 @@
 #include "api/selfmetrics.h"
 #include "config.h"
 #include "http/server.h"
+#include "ingest/influx_udp.h"
 #include "ingest/remote_write.h"
 #include "tsdb/db.h"
 #include "util/log.h"
@@ -40,6 +41,7 @@ struct config {
 	int64_t max_samples;       /* --query.max-samples */
 	enum log_level log_level;  /* --log.level */
 	unsigned http_workers;     /* --http.workers (0: default) */
+	const char *influx_udp;    /* --influx-udp-listen (NULL: off) */
 };
 
 /* One command-line flag: name, placeholder and default for --help. */
@@ -56,6 +58,7 @@ static const struct flag_doc {
 	{ "query.timeout", "DURATION", "2m", "longest a query may run before it fails with a timeout error" },
 	{ "query.max-samples", "N", "50000000", "most samples a single query may load at once" },
 	{ "http.workers", "N", "max(4, 2 x CPUs)", "threads that run queries, series/label lookups and remote read/write, so slow requests do not hold up others" },
+	{ "influx-udp-listen", "ADDR", "off", "also take InfluxDB line protocol over UDP on HOST:PORT (nanosecond timestamps)" },
 	{ "log.level", "LEVEL", "info", "least severe log level written: debug, info, warn, error" },
 	{ "help", NULL, NULL, "show this help and exit" },
 	{ "version", NULL, NULL, "show the version and exit" },
@@ -162,6 +165,11 @@ static void apply_flag(struct config *c, const char *name, const char *val)
 		if (errno || *end || end == val || n <= 0 || n > 1024)
 			bad_flag("invalid --http.workers %s: want 1 to 1024", val);
 		c->http_workers = (unsigned)n;
+	} else if (strcmp(name, "influx-udp-listen") == 0) {
+		if (!http_server_addr_valid(val))
+			bad_flag("invalid --influx-udp-listen %s: want HOST:PORT, [V6]:PORT or :PORT",
+				 val);
+		c->influx_udp = val;
 	} else if (strcmp(name, "log.level") == 0) {
 		static const char *const levels[] = { "debug", "info", "warn", "error" };
 		size_t i;
@@ -235,6 +243,7 @@ int main(int argc, char **argv)
 	struct api_opts aopts;
 	struct selfmetrics *sm = NULL;
 	struct http_server *srv = NULL;
+	struct influx_udp *udp = NULL;
 	struct api *api = NULL;
 	struct db *db = NULL;
 	struct ts_error err;
@@ -299,11 +308,26 @@ int main(int argc, char **argv)
 	log_msg(LOG_INFO, "listening", "listen=%s port=%u", log_quote(cfg.listen, q1, sizeof(q1)),
 		(unsigned)http_server_port(srv));
 
+	if (cfg.influx_udp) {
+		ts_error_clear(&err);
+		udp = influx_udp_start(db, cfg.influx_udp, &err);
+		if (!udp) {
+			log_msg(LOG_ERROR, "cannot listen for influx udp", "listen=%s err=%s",
+				log_quote(cfg.influx_udp, q1, sizeof(q1)),
+				log_quote(err.msg, q2, sizeof(q2)));
+			goto out;
+		}
+		log_msg(LOG_INFO, "listening for influx line protocol over udp",
+			"listen=%s port=%u", log_quote(cfg.influx_udp, q1, sizeof(q1)),
+			(unsigned)influx_udp_port(udp));
+	}
+
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	log_msg(LOG_INFO, "stopping", "signal=%s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	rc = 0;
 out:
+	influx_udp_stop(udp);
 	http_server_stop(srv);
 	http_server_free(srv);
 	api_free(api);

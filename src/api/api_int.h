@@ -84,6 +84,12 @@ void api_handle_query_exemplars(struct http_request *req, struct http_response *
 /* query_exemplars from the exemplar store (exemplars.c) */
 void api_handle_exemplars(struct http_request *req, struct http_response *resp, void *ctx);
 
+/* InfluxDB endpoints (influx.c): /write and /api/v2/write, /ping, /query.
+ * ctx is the struct api. */
+void api_handle_influx_write(struct http_request *req, struct http_response *resp, void *ctx);
+void api_handle_influx_ping(struct http_request *req, struct http_response *resp, void *ctx);
+void api_handle_influx_query(struct http_request *req, struct http_response *resp, void *ctx);
+
 /* POST /api/v1/read (remote_read.c). ctx is the struct api. */
 void api_handle_read(struct http_request *req, struct http_response *resp, void *ctx);
 

@@ -61,6 +61,7 @@ struct route {
 	size_t len;         /* strlen(path) */
 	bool prefix;        /* match every path starting with path */
 	bool offload;       /* run on the worker pool */
+	bool raw_body;      /* never parse the body as a form */
 	http_handler_fn fn; /* handler */
 	void *ctx;          /* handler's context */
 };
@@ -248,6 +249,7 @@ int http_server_route(struct http_server *s, const char *path, unsigned flags,
 	nr[s->nroutes].len = strlen(path);
 	nr[s->nroutes].prefix = (flags & HTTP_ROUTE_PREFIX) != 0;
 	nr[s->nroutes].offload = (flags & HTTP_ROUTE_OFFLOAD) != 0;
+	nr[s->nroutes].raw_body = (flags & HTTP_ROUTE_RAW_BODY) != 0;
 	nr[s->nroutes].fn = fn;
 	nr[s->nroutes].ctx = ctx;
 	s->nroutes++;
@@ -569,7 +571,8 @@ static enum MHD_Result req_begin(struct req_state *st, struct MHD_Connection *co
 	st->route = route_find(st->srv, req->path);
 	req->route = st->route ? st->route->path : "other";
 	req->rest = st->route && st->route->prefix ? req->path + st->route->len : "";
-	st->form = is_form(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	st->form = !(st->route && st->route->raw_body) &&
+		   is_form(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 						       MHD_HTTP_HEADER_CONTENT_TYPE));
 
 	cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);

@@ -53,7 +53,8 @@ struct http_request {
 	const char *rest;         /* path after the pattern for prefix routes, "" otherwise */
 	struct http_param *params;/* form body parameters, then query parameters */
 	size_t nparams;           /* number of params */
-	const uint8_t *body;      /* raw body (NULL when none or form-encoded) */
+	const uint8_t *body;      /* raw body (NULL when none or form-encoded, unless
+				   * the route has HTTP_ROUTE_RAW_BODY) */
 	size_t body_len;          /* bytes at body */
 	struct arena *arena;      /* per-request arena, freed after the response */
 	void *conn;               /* the MHD connection (server.c only) */
@@ -97,6 +98,7 @@ struct http_server *http_server_new(const struct http_server_opts *opts);
 enum {
 	HTTP_ROUTE_PREFIX = 1,  /* match every path starting with the pattern */
 	HTTP_ROUTE_OFFLOAD = 2, /* run the handler on a worker thread (slow handlers) */
+	HTTP_ROUTE_RAW_BODY = 4, /* keep the body raw even when it is form-encoded */
 };
 
 /*
