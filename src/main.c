@@ -36,6 +36,8 @@ struct config {
 	const char *listen;        /* --listen */
 	const char *data_dir;      /* --data-dir */
 	size_t rw_max_decoded;     /* --remote-write.max-decoded-bytes */
+	size_t rr_max_frame;       /* --remote-read.max-bytes-in-frame */
+	uint64_t rr_sample_limit;  /* --remote-read.sample-limit (UINT64_MAX: none) */
 	int64_t lookback_ms;       /* --query.lookback-delta */
 	int64_t timeout_ms;        /* --query.timeout */
 	int64_t max_samples;       /* --query.max-samples */
@@ -54,6 +56,8 @@ static const struct flag_doc {
 	{ "listen", "ADDR", ":9201", "address to serve HTTP on: HOST:PORT, [V6]:PORT or :PORT (all interfaces)" },
 	{ "data-dir", "DIR", "./data", "directory of the store (created if missing; locked while running)" },
 	{ "remote-write.max-decoded-bytes", "BYTES", "33554432", "largest remote_write body after snappy decoding (also caps raw request bodies); suffixes KiB, MiB, GiB" },
+	{ "remote-read.max-bytes-in-frame", "BYTES", "1048576", "chunk bytes per frame of a streamed remote_read answer before a series is split over frames; suffixes KiB, MiB, GiB" },
+	{ "remote-read.sample-limit", "N", "50000000", "most samples one remote_read request may return as SAMPLES (0: no limit); streamed answers are not limited" },
 	{ "query.lookback-delta", "DURATION", "5m", "how far back PromQL looks for the latest sample of a series" },
 	{ "query.timeout", "DURATION", "2m", "longest a query may run before it fails with a timeout error" },
 	{ "query.max-samples", "N", "50000000", "most samples a single query may load at once" },
@@ -145,6 +149,16 @@ static void apply_flag(struct config *c, const char *name, const char *val)
 	} else if (strcmp(name, "remote-write.max-decoded-bytes") == 0) {
 		if (!parse_bytes(val, &c->rw_max_decoded))
 			bad_flag("invalid --remote-write.max-decoded-bytes %s", val);
+	} else if (strcmp(name, "remote-read.max-bytes-in-frame") == 0) {
+		if (!parse_bytes(val, &c->rr_max_frame) || c->rr_max_frame == 0)
+			bad_flag("invalid --remote-read.max-bytes-in-frame %s", val);
+	} else if (strcmp(name, "remote-read.sample-limit") == 0) {
+		errno = 0;
+		n = strtoll(val, &end, 10);
+		if (errno || *end || end == val || n < 0)
+			bad_flag("invalid --remote-read.sample-limit %s: want a non-negative integer",
+				 val);
+		c->rr_sample_limit = n ? (uint64_t)n : UINT64_MAX;
 	} else if (strcmp(name, "query.lookback-delta") == 0) {
 		if (param_parse_prom_duration(val, &c->lookback_ms, &err) || c->lookback_ms <= 0)
 			bad_flag("invalid --query.lookback-delta %s: %s", val,
@@ -283,6 +297,8 @@ int main(int argc, char **argv)
 	aopts.query.timeout_ms = cfg.timeout_ms;
 	aopts.query.max_samples = cfg.max_samples;
 	aopts.rw_max_decoded_bytes = cfg.rw_max_decoded;
+	aopts.rr_max_frame_bytes = cfg.rr_max_frame;
+	aopts.rr_sample_limit = cfg.rr_sample_limit;
 	aopts.metrics = sm;
 	api = sm ? api_new(&aopts) : NULL;
 	memset(&sopts, 0, sizeof(sopts));

@@ -1097,6 +1097,10 @@ struct api *api_new(const struct api_opts *opts)
 	a->query = opts->query;
 	a->rw_max_decoded_bytes = opts->rw_max_decoded_bytes ? opts->rw_max_decoded_bytes
 							     : RW_DEFAULT_MAX_DECODED_BYTES;
+	a->rr_max_frame_bytes = opts->rr_max_frame_bytes ? opts->rr_max_frame_bytes
+							 : API_DEFAULT_RR_MAX_FRAME_BYTES;
+	a->rr_sample_limit = !opts->rr_sample_limit ? API_DEFAULT_RR_SAMPLE_LIMIT
+			     : opts->rr_sample_limit == UINT64_MAX ? 0 : opts->rr_sample_limit;
 	a->metrics = opts->metrics;
 	gettimeofday(&tv, NULL);
 	a->start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;

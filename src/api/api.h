@@ -39,10 +39,18 @@ struct http_server;
 struct api;
 struct selfmetrics;
 
+/* Defaults of the remote_read limits, Prometheus's
+ * --storage.remote.read-max-bytes-in-frame and read-sample-limit. */
+#define API_DEFAULT_RR_MAX_FRAME_BYTES (1u << 20)
+#define API_DEFAULT_RR_SAMPLE_LIMIT 50000000u
+
 struct api_opts {
 	struct db *db;                  /* the store, not owned; required */
 	struct pql_opts query;          /* engine settings (zero: defaults) */
 	size_t rw_max_decoded_bytes;    /* remote_write decoded size limit (32 MiB when 0) */
+	size_t rr_max_frame_bytes;      /* remote_read chunk bytes per frame (1 MiB when 0) */
+	uint64_t rr_sample_limit;       /* remote_read SAMPLES cap (API_DEFAULT_RR_SAMPLE_LIMIT
+					 * when 0; UINT64_MAX for none) */
 	struct selfmetrics *metrics;    /* counters to update and render, not owned; may be NULL */
 };
 

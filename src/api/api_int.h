@@ -17,6 +17,8 @@ struct api {
 	struct db *db;               /* the store, not owned */
 	struct pql_opts query;       /* engine defaults from the command line */
 	size_t rw_max_decoded_bytes; /* remote_write decoded body limit */
+	size_t rr_max_frame_bytes;   /* remote_read chunk bytes per frame */
+	uint64_t rr_sample_limit;    /* remote_read SAMPLES cap, 0: none */
 	struct selfmetrics *metrics; /* counters, not owned; may be NULL */
 	double start_time;           /* api_new time, Unix seconds (runtimeinfo) */
 };

@@ -14,17 +14,21 @@
  *   STREAMED_XOR_CHUNKS  a sequence of frames
  *                          uvarint(len) | CRC-32C(msg), 4 bytes big-endian | msg
  *                        each msg a ChunkedReadResponse with one series and
- *                        its query_index; the samples are encoded as XOR
- *                        chunks of at most 120 samples (Prometheus's
- *                        encoding, see tsdb/chunk_xor.h) and a series whose
- *                        chunks exceed READ_MAX_FRAME_BYTES is split over
- *                        several frames. Content-Type
+ *                        its query_index. The stored XOR chunks (Prometheus's
+ *                        encoding, see tsdb/chunk_xor.h) are shipped as
+ *                        they are when they lie inside [start, end]; a
+ *                        chunk straddling a bound is re-encoded with only
+ *                        the samples inside, as Prometheus trims them. A
+ *                        series whose chunks exceed the frame budget
+ *                        (--remote-read.max-bytes-in-frame, 1 MiB) is split
+ *                        over several frames. Content-Type
  *                        application/x-streamed-protobuf;
  *                        proto=prometheus.ChunkedReadResponse.
  *
  * Both answers are built in memory and sent whole (libmicrohttpd then
- * writes them out); the total number of samples read is capped by the
- * engine's max_samples so one request cannot take unbounded memory.
+ * writes them out). SAMPLES answers are capped at
+ * --remote-read.sample-limit samples (Prometheus's 5e7 by default; 0 is
+ * no limit); streamed answers are not, as in Prometheus.
  *
  * Errors are plain text as Prometheus's handler writes them: 400 for an
  * undecodable request, an unsupported response type, a bad matcher or the
@@ -46,13 +50,6 @@
 #define TEXT_TYPE "text/plain; charset=utf-8"
 #define SAMPLES_TYPE "application/x-protobuf"
 #define STREAM_TYPE "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
-
-/* Chunk bytes per frame before a series is split (Prometheus's default
- * --storage.remote.read-max-bytes-in-frame). */
-#define READ_MAX_FRAME_BYTES (1u << 20)
-
-/* Samples one request may read when the engine has no max_samples. */
-#define READ_DEFAULT_MAX_SAMPLES 50000000
 
 /* ------------------------------------------------------------ CRC-32C */
 
@@ -196,20 +193,73 @@ static bool append_frame(struct buf *out, const Prometheus__ChunkedReadResponse 
 }
 
 /*
- * Frames for one series: its samples cut into XOR chunks of at most
- * XOR_CHUNK_SAMPLES, grouped so each frame's chunk bytes stay under
- * READ_MAX_FRAME_BYTES. Chunk buffers come from the arena a.
+ * Re-encode the samples of chunk c that fall in [mint, maxt] into a new
+ * chunk in the arena (the boundary chunks of a range, as Prometheus trims
+ * them). *out gets data NULL when no sample is left. False when out of
+ * memory or the stored chunk is corrupt.
+ */
+static bool trim_chunk(struct arena *a, const struct series_chunk *c, int64_t mint,
+		       int64_t maxt, Prometheus__Chunk *out)
+{
+	size_t cap = 2 + (size_t)XOR_CHUNK_SAMPLES * 2 * XOR_MAX_SAMPLE_BYTES + 8;
+	struct xor_iter it;
+	struct xor_enc e;
+	int64_t t, first = 0, last = 0;
+	size_t n = 0;
+	uint8_t *mem;
+	double v;
+	int rc;
+
+	out->data.data = NULL;
+	out->data.len = 0;
+	/* a chunk holds at most 65535 samples: bound the buffer by its count */
+	if (c->len >= 2)
+		cap = 2 + (size_t)(((unsigned)c->data[0] << 8) | c->data[1]) * XOR_MAX_SAMPLE_BYTES + 8;
+	mem = arena_alloc(a, cap);
+	if (!mem)
+		return false;
+	xor_enc_init(&e, mem, cap);
+	xor_iter_init(&it, c->data, c->len);
+	while ((rc = xor_iter_next(&it, &t, &v)) == 1) {
+		if (t > maxt)
+			break;
+		if (t < mint)
+			continue;
+		if (!xor_enc_append(&e, t, v))
+			return false; /* cap is the worst case: cannot happen */
+		if (!n++)
+			first = t;
+		last = t;
+	}
+	if (rc < 0)
+		return false;
+	if (!n)
+		return true;
+	out->min_time_ms = first;
+	out->max_time_ms = last;
+	out->data.data = mem;
+	out->data.len = xor_enc_len(&e);
+	return true;
+}
+
+/*
+ * Frames for one series: its stored chunks, shipped as they are when they
+ * lie inside [mint, maxt] and re-encoded to the samples inside it when
+ * they straddle a bound, grouped so that each frame's chunk bytes stay
+ * under max_frame (a single larger chunk gets a frame of its own).
+ * Chunk messages and trimmed chunks come from the arena a; stored chunk
+ * bytes are referenced, not copied.
  */
 static bool stream_series(struct arena *a, struct buf *out, int64_t query_index,
-			  const struct series *s)
+			  const struct chunk_series *s, int64_t mint, int64_t maxt,
+			  size_t max_frame)
 {
 	Prometheus__ChunkedSeries cs = PROMETHEUS__CHUNKED_SERIES__INIT;
 	Prometheus__ChunkedReadResponse msg = PROMETHEUS__CHUNKED_READ_RESPONSE__INIT;
 	Prometheus__ChunkedSeries *csp = &cs;
-	size_t nchunks = (s->n + XOR_CHUNK_SAMPLES - 1) / XOR_CHUNK_SAMPLES, i, k, first;
-	Prometheus__Chunk *ch = arena_alloc(a, (nchunks ? nchunks : 1) * sizeof(*ch));
-	Prometheus__Chunk **chp = arena_alloc(a, (nchunks ? nchunks : 1) * sizeof(*chp));
-	size_t frame_bytes;
+	Prometheus__Chunk *ch = arena_alloc(a, (s->n ? s->n : 1) * sizeof(*ch));
+	Prometheus__Chunk **chp = arena_alloc(a, (s->n ? s->n : 1) * sizeof(*chp));
+	size_t nchunks = 0, i, first, frame_bytes;
 
 	if (!ch || !chp)
 		return false;
@@ -217,29 +267,24 @@ static bool stream_series(struct arena *a, struct buf *out, int64_t query_index,
 	if (!cs.labels)
 		return false;
 	cs.n_labels = s->labels.n;
-	for (i = 0; i < nchunks; i++) {
-		size_t from = i * XOR_CHUNK_SAMPLES, to = from + XOR_CHUNK_SAMPLES;
-		size_t cap;
-		uint8_t *mem;
-		struct xor_enc e;
+	for (i = 0; i < s->n; i++) {
+		const struct series_chunk *c = &s->c[i];
+		Prometheus__Chunk *pc = &ch[nchunks];
 
-		if (to > s->n)
-			to = s->n;
-		cap = 2 + (to - from) * XOR_MAX_SAMPLE_BYTES + 8;
-		mem = arena_alloc(a, cap);
-		if (!mem)
+		prometheus__chunk__init(pc);
+		pc->type = PROMETHEUS__CHUNK__ENCODING__XOR;
+		if (c->mint >= mint && c->maxt <= maxt) {
+			pc->min_time_ms = c->mint;
+			pc->max_time_ms = c->maxt;
+			pc->data.data = (uint8_t *)c->data;
+			pc->data.len = c->len;
+		} else if (!trim_chunk(a, c, mint, maxt, pc)) {
 			return false;
-		xor_enc_init(&e, mem, cap);
-		for (k = from; k < to; k++)
-			if (!xor_enc_append(&e, s->t[k], s->v[k]))
-				return false; /* cap is the worst case: cannot happen */
-		prometheus__chunk__init(&ch[i]);
-		ch[i].min_time_ms = s->t[from];
-		ch[i].max_time_ms = s->t[to - 1];
-		ch[i].type = PROMETHEUS__CHUNK__ENCODING__XOR;
-		ch[i].data.data = mem;
-		ch[i].data.len = xor_enc_len(&e);
-		chp[i] = &ch[i];
+		}
+		if (pc->data.data) {
+			chp[nchunks] = pc;
+			nchunks++;
+		}
 	}
 	msg.query_index = query_index;
 	msg.chunked_series = &csp;
@@ -247,9 +292,9 @@ static bool stream_series(struct arena *a, struct buf *out, int64_t query_index,
 	for (first = 0; first < nchunks;) {
 		frame_bytes = 0;
 		for (i = first; i < nchunks; i++) {
-			if (i > first && frame_bytes + ch[i].data.len > READ_MAX_FRAME_BYTES)
+			if (i > first && frame_bytes + chp[i]->data.len > max_frame)
 				break;
-			frame_bytes += ch[i].data.len;
+			frame_bytes += chp[i]->data.len;
 		}
 		cs.chunks = &chp[first];
 		cs.n_chunks = i - first;
@@ -258,6 +303,60 @@ static bool stream_series(struct arena *a, struct buf *out, int64_t query_index,
 		first = i;
 	}
 	return true;
+}
+
+/* The STREAMED_XOR_CHUNKS answer: every query's series, in query order. */
+static void answer_streamed(struct api *api, struct http_request *req,
+			    struct http_response *resp, const Prometheus__ReadRequest *rr)
+{
+	struct chunk_set set = { NULL, 0 };
+	struct querier *q = db_querier(api->db);
+	struct ts_error err;
+	size_t i, k;
+	int rc;
+
+	if (!q) {
+		fail(resp, 500, "out of memory");
+		return;
+	}
+	for (i = 0; i < rr->n_queries; i++) {
+		const Prometheus__Query *pq = rr->queries[i];
+		struct matcher *ms = arena_calloc(req->arena, pq->n_matchers ? pq->n_matchers : 1,
+						  sizeof(*ms));
+
+		ts_error_clear(&err);
+		if (!ms) {
+			fail(resp, 500, "out of memory");
+			goto out;
+		}
+		rc = query_matchers(pq, ms, &err);
+		if (rc) {
+			fail(resp, 400, "invalid matcher in query %zu: %s", i, err.msg);
+			goto out;
+		}
+		rc = querier_select_chunks(q, ms, pq->n_matchers, pq->start_timestamp_ms,
+					   pq->end_timestamp_ms, &set, &err);
+		for (k = 0; k < pq->n_matchers; k++)
+			matcher_release(&ms[k]);
+		if (rc) {
+			fail(resp, rc == TS_ERR_INVALID ? 400 : 500, "reading query %zu: %s", i,
+			     err.msg[0] ? err.msg : ts_strerror(rc));
+			goto out;
+		}
+		for (k = 0; k < set.n; k++)
+			if (!stream_series(req->arena, &resp->body, (int64_t)i, &set.s[k],
+					   pq->start_timestamp_ms, pq->end_timestamp_ms,
+					   api->rr_max_frame_bytes)) {
+				fail(resp, 500, "out of memory or corrupt chunk in query %zu", i);
+				goto out;
+			}
+		chunk_set_release(&set);
+	}
+	resp->status = 200;
+	resp->content_type = STREAM_TYPE;
+out:
+	chunk_set_release(&set);
+	querier_free(q);
 }
 
 /* ------------------------------------------------------------ handler */
@@ -282,8 +381,7 @@ void api_handle_read(struct http_request *req, struct http_response *resp, void 
 		http_response_text(resp, 405, TEXT_TYPE, "method not allowed: use POST\n");
 		return;
 	}
-	limit = api->query.max_samples > 0 ? (uint64_t)api->query.max_samples
-					   : READ_DEFAULT_MAX_SAMPLES;
+	limit = api->rr_sample_limit;
 
 	/* decode: snappy block, then the protobuf message, both in the arena */
 	if (!req->body ||
@@ -333,6 +431,10 @@ void api_handle_read(struct http_request *req, struct http_response *resp, void 
 		return;
 	}
 
+	if (streamed) {
+		answer_streamed(api, req, resp, rr);
+		goto out;
+	}
 	sets = calloc(rr->n_queries ? rr->n_queries : 1, sizeof(*sets));
 	q = db_querier(api->db);
 	if (!sets || !q) {
@@ -366,24 +468,12 @@ void api_handle_read(struct http_request *req, struct http_response *resp, void 
 		nsets++;
 		for (k = 0; k < sets[i].n; k++)
 			total += sets[i].s[k].n;
-		if (total > limit) {
-			fail(resp, 400, "exceeded sample limit (%llu), set by --query.max-samples",
+		if (limit && total > limit) {
+			fail(resp, 400,
+			     "exceeded sample limit (%llu), set by --remote-read.sample-limit",
 			     (unsigned long long)limit);
 			goto out;
 		}
-	}
-
-	if (streamed) {
-		for (i = 0; i < nsets; i++)
-			for (k = 0; k < sets[i].n; k++)
-				if (!stream_series(req->arena, &resp->body, (int64_t)i,
-						   &sets[i].s[k])) {
-					fail(resp, 500, "out of memory");
-					goto out;
-				}
-		resp->status = 200;
-		resp->content_type = STREAM_TYPE;
-		goto out;
 	}
 
 	/* SAMPLES: one QueryResult per query */
