@@ -43,6 +43,10 @@
 #define JSON_TYPE "application/json"
 #define TEXT_TYPE "text/plain; charset=utf-8"
 
+/* The Prometheus version whose HTTP API varve's answers follow, reported
+ * by status/buildinfo (see handle_buildinfo). */
+#define API_PROMETHEUS_VERSION "2.53.0"
+
 /* ------------------------------------------------------------ responses */
 
 static const struct {
@@ -735,12 +739,16 @@ static void handle_buildinfo(struct http_request *req, struct http_response *res
 	build_date(date, sizeof(date));
 	api_success_begin(resp, &j);
 	jw_obj_begin(&j);
+	/* Grafana reads "version" as a Prometheus version and turns features
+	 * on by it (the labels API with match[] from 2.24.0): report the
+	 * Prometheus API level varve answers like, and varve's own version
+	 * as the branch */
 	jw_key(&j, "version");
-	jw_str(&j, PACKAGE_VERSION);
+	jw_str(&j, API_PROMETHEUS_VERSION);
 	jw_key(&j, "revision");
 	jw_str(&j, VARVE_REVISION);
 	jw_key(&j, "branch");
-	jw_str(&j, "unknown");
+	jw_str(&j, "varve-" PACKAGE_VERSION);
 	jw_key(&j, "buildUser");
 	jw_str(&j, "unknown");
 	jw_key(&j, "buildDate");

@@ -164,6 +164,364 @@ def case_escaped_label(v, p):
     check_eq(a, b, "U__instance vs instance")
 
 
+# ------------------------------------------------------------ every call, GET and POST
+
+RNG = lambda: [("start", compat.tstr(START_S)), ("end", compat.tstr(END_S))]  # noqa: E731
+
+# (path, params, POST accepted by Prometheus, what the data must be)
+CALLS = [
+    ("/api/v1/query", [("query", "1+1"), ("time", "4")], True, "scalar"),
+    ("/api/v1/status/buildinfo", [], False, "buildinfo"),
+    ("/api/v1/rules", [], False, "rules"),
+    ("/api/v1/alerts", [], False, "alerts"),
+    ("/api/v1/query_exemplars", [("query", "test"), ("start", str(compat.START_MS)),
+                                 ("end", str(compat.END_MS))], True, "list"),
+    ("/api/v1/label/__name__/values", None, False, "strings"),
+    ("/api/v1/labels", [("limit", "40000"),
+                        ("match[]", "e2e_api_requests_total")], True, "strings"),
+    ("/api/v1/label/instance/values", [("limit", "40000"),
+                                       ("match[]", 'e2e_api_requests_total{code="500"}')],
+     False, "strings"),
+    ("/api/v1/metadata", [("limit", "5")], False, "metadata"),
+    ("/api/v1/metadata", [("limit_per_metric", "1"), ("metric", "e2e_api_requests_total")],
+     False, "metadata"),
+    ("/api/v1/series", [("limit", "40000"), ("match[]", '{__name__!=""}')], True, "maps"),
+    ("/api/v1/query", [("query", "e2e_api_temperature"),
+                       ("time", compat.tstr(compat.T_EVAL))], True, "vector"),
+    ("/api/v1/query_range", [("query", "rate(e2e_api_requests_total[1m])"),
+                             ("start", compat.tstr(START_S + 60)),
+                             ("end", compat.tstr(compat.T_EVAL)), ("step", "15")],
+     True, "matrix"),
+    ("/api/v1/query", [("query", 'count(e2e_api_requests_total)'),
+                       ("time", compat.tstr(compat.T_EVAL))], True, "vector"),
+    ("/api/v1/query", [("query", 'scalar(count(e2e_api_requests_total))'),
+                       ("time", compat.tstr(compat.T_EVAL))], True, "scalar"),
+    ("/api/v1/query", [("query", '"a string"'), ("time", "4")], True, "string"),
+    ("/api/v1/status/tsdb", [], False, "tsdb"),
+]
+
+
+def check_shape(kind, data, what):
+    if kind in ("scalar", "string", "vector", "matrix"):
+        check_eq(data.get("resultType"), kind, "%s: resultType" % what)
+        res = data["result"]
+        if kind in ("scalar", "string"):
+            check(isinstance(res, list) and len(res) == 2 and
+                  isinstance(res[0], (int, float)) and isinstance(res[1], str),
+                  "%s: %s result %r" % (what, kind, res))
+            return
+        check(res, "%s: empty result" % what)
+        for e in res:
+            check(isinstance(e.get("metric"), dict), "%s: metric" % what)
+            pts = [e["value"]] if kind == "vector" else e["values"]
+            for t, v in pts:
+                check(isinstance(t, (int, float)) and isinstance(v, str),
+                      "%s: point %r" % (what, [t, v]))
+    elif kind == "buildinfo":
+        for k in ("version", "revision", "branch", "buildUser", "buildDate",
+                  "goVersion"):
+            check(isinstance(data.get(k), str), "%s: %s" % (what, k))
+        check("features" not in data, "%s: features" % what)
+        ver = [int(x) for x in data["version"].split(".")[:3]]
+        check(ver >= [2, 24, 0], "%s: version %s is below 2.24.0: Grafana would not "
+              "use the labels API" % (what, data["version"]))
+    elif kind in ("rules", "alerts"):
+        key = "groups" if kind == "rules" else "alerts"
+        check_eq(data, {key: []}, what)
+    elif kind == "list":
+        check(isinstance(data, list), "%s: %r" % (what, data))
+    elif kind == "strings":
+        check(data and all(isinstance(x, str) for x in data), "%s: %r" % (what, data))
+    elif kind == "maps":
+        check(data and all(isinstance(x, dict) for x in data), "%s: %r" % (what, data))
+    elif kind == "metadata":
+        check(isinstance(data, dict) and data, "%s: %r" % (what, data))
+        for fam, ents in data.items():
+            for e in ents:
+                check(set(e) == {"type", "help", "unit"}, "%s: %r" % (what, e))
+    elif kind == "tsdb":
+        for k in ("headStats", "seriesCountByMetricName", "labelValueCountByLabelName",
+                  "memoryInBytesByLabelName", "seriesCountByLabelValuePair"):
+            check(k in data, "%s: no %s" % (what, k))
+        check(data["headStats"]["numSeries"] > 0, "%s: numSeries" % what)
+        for k in ("seriesCountByMetricName", "seriesCountByLabelValuePair"):
+            check(0 < len(data[k]) <= 10, "%s: %s has %d entries" % (what, k, len(data[k])))
+            for e in data[k]:
+                check(isinstance(e["name"], str) and isinstance(e["value"], int),
+                      "%s: %r" % (what, e))
+
+
+def case_every_call(v, p):
+    """Each call of GRAFANA.md as GET, and as form POST where Prometheus
+    takes POST (elsewhere a POST must get what Prometheus answers: 405,
+    on which Grafana retries with GET)."""
+    md = [("e2e_api_requests_total", "counter", "Requests.", ""),
+          ("e2e_api_temperature", "gauge", "Temperature.", "celsius")]
+    st, _, b = lib.remote_write(v.url, lib.write_request([], md))
+    check(st in (200, 204), "metadata write -> %d %r" % (st, b[:200]))
+    for path, params, post, kind in CALLS:
+        params = RNG() + [("limit", "40000")] if params is None else params
+        if path not in ("/api/v1/query", "/api/v1/query_range", "/api/v1/status/tsdb",
+                        "/api/v1/query_exemplars", "/api/v1/rules", "/api/v1/alerts",
+                        "/api/v1/status/buildinfo", "/api/v1/metadata"):
+            params = RNG() + params
+        data = ok(v, "GET", path, params, {"Accept-Encoding": "gzip"})
+        check_shape(kind, data, "GET %s" % path)
+        if post:
+            d2 = ok(v, "POST", path, params, {"Accept-Encoding": "gzip"})
+            check_eq(d2, data, "POST %s vs GET" % path)
+        else:
+            sv, _, _ = call(v, "POST", path, params)
+            sp, _, _ = call(p, "POST", path, params)
+            check_eq(sv, sp, "POST %s status, varve vs prometheus" % path)
+
+
+def case_flags_404(v, p):
+    """A success on status/flags makes Grafana take the source for Thanos."""
+    for method in ("GET", "POST"):
+        st, _, _ = call(v, method, "/api/v1/status/flags", [])
+        check_eq(st, 404, "%s status/flags" % method)
+
+
+def case_gzip_encoded(v, p):
+    params = RNG() + [("match[]", '{__name__!=""}')]
+    h = {"User-Agent": "Grafana/12.0.0", "Accept-Encoding": "gzip"}
+    st, rh, raw = lib.http("GET", lib.url_with(v.url, "/api/v1/series", params), None, h)
+    check_eq(st, 200, "status")
+    check_eq(rh.get("content-encoding"), "gzip", "Content-Encoding")
+    js = json.loads(gzip.decompress(raw))
+    check(js["status"] == "success" and js["data"], "gzipped body")
+    st, rh, raw = lib.http("GET", lib.url_with(v.url, "/api/v1/series", params), None,
+                           {"Accept-Encoding": "identity"})
+    check(rh.get("content-encoding") in (None, "identity"), "identity answered with %r"
+          % rh.get("content-encoding"))
+    check_eq(json.loads(raw), js, "same document with and without gzip")
+
+
+def case_template_variables(v, p):
+    """label_names(), label_values(l), label_values(m, l), metrics(re),
+    query_result(e) and a bare selector, as Grafana turns them into calls."""
+    rng = RNG()
+    same_data(v, p, "GET", "/api/v1/labels", rng, "label_names()")
+    same_data(v, p, "GET", "/api/v1/label/room/values", rng, "label_values(room)")
+    same_data(v, p, "GET", "/api/v1/label/code/values",
+              rng + [("match[]", "e2e_api_requests_total")],
+              "label_values(e2e_api_requests_total, code)")
+    names = ok(v, "GET", "/api/v1/label/__name__/values", rng)
+    check([n for n in names if n.startswith("e2e_api_")], "metrics(e2e_api_.*)")
+    a = compat.norm(ok(v, "POST", "/api/v1/query",
+                       [("query", "topk(2, e2e_api_temperature)"),
+                        ("time", compat.tstr(compat.T_EVAL))]))
+    b = compat.norm(ok(p, "POST", "/api/v1/query",
+                       [("query", "topk(2, e2e_api_temperature)"),
+                        ("time", compat.tstr(compat.T_EVAL))]))
+    check(compat.same(a, b), compat.differ(a, b))
+    same_data(v, p, "POST", "/api/v1/series",
+              rng + [("match[]", 'e2e_api_requests_total{code="200"}')],
+              "bare selector variable")
+
+
+def exemplar_pb(labels, value, ts):
+    out = b""
+    for n, val in labels:
+        out += lib.pb_bytes(1, lib.pb_label(n, val))
+    return out + lib.pb_double(2, value) + lib.pb_varint(3, ts)
+
+
+def case_exemplars_held(v, p):
+    """Exemplars sent with remote_write 1.0 come back from query_exemplars,
+    whatever the unit of start/end."""
+    t0 = compat.END_MS - 60000
+    ts = lib.pb_timeseries([("__name__", "e2e_ex_requests_total"), ("job", "api")],
+                           [(1.0, t0), (2.0, t0 + 15000)])
+    ts += lib.pb_bytes(3, exemplar_pb([("trace_id", "4bf92f")], 0.25, t0))
+    ts += lib.pb_bytes(3, exemplar_pb([("trace_id", "00f067")], 1.5, t0 + 15000))
+    st, _, b = lib.remote_write(v.url, lib.pb_bytes(1, ts))
+    check(st in (200, 204), "remote write with exemplars -> %d %r" % (st, b[:200]))
+    want = [{"seriesLabels": {"__name__": "e2e_ex_requests_total", "job": "api"},
+             "exemplars": [
+                 {"labels": {"trace_id": "4bf92f"}, "value": "0.25", "timestamp": t0 / 1000},
+                 {"labels": {"trace_id": "00f067"}, "value": "1.5",
+                  "timestamp": (t0 + 15000) / 1000}]}]
+    for start, end in ((str(t0 - 1000), str(t0 + 60000)),
+                       (compat.tstr((t0 - 1000) / 1000), compat.tstr((t0 + 60000) / 1000))):
+        for method in ("GET", "POST"):
+            got = ok(v, method, "/api/v1/query_exemplars",
+                     [("query", "rate(e2e_ex_requests_total[5m])"),
+                      ("start", start), ("end", end)])
+            check_eq(got, want, "exemplars (%s, start %s)" % (method, start))
+    got = ok(v, "GET", "/api/v1/query_exemplars",
+             [("query", "e2e_api_temperature"), ("start", str(t0 - 1000)),
+              ("end", str(t0 + 60000))])
+    check_eq(got, [], "exemplars of a series without any")
+
+
+# ------------------------------------------------------------ provisioned dashboards
+
+DASH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                        "grafana")
+NODE_END_MS = compat.END_MS
+# Prometheus takes remote-written samples down to an hour behind its newest
+NODE_START_MS = NODE_END_MS - 50 * 60 * 1000
+NODE_STEP_MS = 15000
+
+
+def node_dataset():
+    """Two node-exporter targets, 50 minutes at 15 s."""
+    out = []
+    n = (NODE_END_MS - NODE_START_MS) // NODE_STEP_MS + 1
+    times = [NODE_START_MS + i * NODE_STEP_MS for i in range(n)]
+    for h, inst in enumerate(("node-a:9100", "node-b:9100")):
+        base = {"job": "node", "instance": inst}
+
+        def add(name, f, **extra):
+            labels = dict(base, __name__=name, **extra)
+            out.append((labels, [(float(f(i)), t) for i, t in enumerate(times)]))
+        add("node_uname_info", lambda i: 1, nodename="node-%d" % h, sysname="Linux")
+        add("node_boot_time_seconds", lambda i: NODE_START_MS / 1000 - 86400 * (h + 1))
+        for cpu in ("0", "1"):
+            for k, mode in enumerate(("idle", "user", "system", "iowait")):
+                add("node_cpu_seconds_total",
+                    lambda i, k=k: i * 15 * (0.6 if k == 0 else 0.4 / 3) + k, cpu=cpu,
+                    mode=mode)
+        add("node_memory_MemTotal_bytes", lambda i: 8 << 30)
+        add("node_memory_MemAvailable_bytes", lambda i: (3 << 30) + (i % 17) * (1 << 20))
+        add("node_memory_Cached_bytes", lambda i: 1 << 30)
+        add("node_memory_Buffers_bytes", lambda i: 1 << 27)
+        for mp, fs, dev in (("/", "ext4", "/dev/sda1"), ("/run", "tmpfs", "tmpfs")):
+            add("node_filesystem_size_bytes", lambda i: 100 << 30, mountpoint=mp,
+                fstype=fs, device=dev)
+            add("node_filesystem_avail_bytes", lambda i: (60 << 30) - i * (1 << 20),
+                mountpoint=mp, fstype=fs, device=dev)
+        add("node_disk_read_bytes_total", lambda i: i * 4096 * 30, device="sda")
+        add("node_disk_written_bytes_total", lambda i: i * 4096 * 70, device="sda")
+        add("node_disk_io_time_seconds_total", lambda i: i * 1.5, device="sda")
+        for dev in ("eth0", "lo"):
+            add("node_network_receive_bytes_total", lambda i: i * 150000, device=dev)
+            add("node_network_transmit_bytes_total", lambda i: i * 90000, device=dev)
+            add("node_network_receive_errs_total", lambda i: i // 40, device=dev)
+            add("node_network_transmit_errs_total", lambda i: i // 60, device=dev)
+            add("node_network_receive_drop_total", lambda i: i // 30, device=dev)
+        for name, f in (("node_load1", lambda i: 0.5 + (i % 7) / 10),
+                        ("node_load5", lambda i: 0.6 + (i % 5) / 20),
+                        ("node_load15", lambda i: 0.7)):
+            add(name, f)
+    return out
+
+
+def varve_dataset(v):
+    """varve's own /metrics, as a Prometheus scraping it for an hour would
+    have stored them (counters growing, gauges steady)."""
+    rows = lib.parse_metrics(lib.metrics_text(v.url))
+    types = {}
+    for line in lib.metrics_text(v.url).splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, t = line.split(None, 3)
+            types[name] = t
+    out = []
+    n = (NODE_END_MS - NODE_START_MS) // NODE_STEP_MS + 1
+    for name, labels, val in rows:
+        fam = name
+        for suf in ("_bucket", "_sum", "_count", "_total"):
+            if name.endswith(suf) and name[:-len(suf)] in types:
+                fam = name[:-len(suf)]
+        counter = types.get(fam, types.get(name)) in ("counter", "histogram")
+        lab = dict(labels, __name__=name, job="varve", instance="varve:9201")
+        pts = [(float(val + (i * (1 + len(name) % 5) if counter else 0)),
+                NODE_START_MS + i * NODE_STEP_MS) for i in range(n)]
+        out.append((lab, pts))
+    return out
+
+
+def load_dashboard_data(v, p):
+    data = node_dataset() + varve_dataset(v)
+    for s in (v, p):
+        st, _, b = lib.remote_write(s.url, lib.write_request(data))
+        check(st in (200, 204), "%s: remote write -> %d %r" % (s.kind, st, b[:300]))
+
+
+def interpolate(expr, values):
+    """Grafana's variable substitution for the dashboards' queries: one
+    value per variable, $__interval 15s and $__rate_interval 1m (15 s
+    scrape interval)."""
+    for k, val in (("$__rate_interval", "1m"), ("$__interval", "15s"),
+                   ("$__range", "1h")):
+        expr = expr.replace(k, val)
+    for k in sorted(values, key=len, reverse=True):
+        expr = expr.replace("${%s}" % k, values[k]).replace("$" + k, values[k])
+    return expr
+
+
+def variable_values(server, dash, rng):
+    """Resolve the dashboard's query variables in order, as Grafana does
+    with the labels API: label_values(metric, label) ->
+    label/<label>/values?match[]=metric. Returns {name: first value}."""
+    import re
+    values = {}
+    for var in dash["templating"]["list"]:
+        q = var["query"]["query"] if isinstance(var["query"], dict) else var["query"]
+        q = interpolate(q, values)
+        m = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", q)
+        check(m, "variable %s: unsupported query %r" % (var["name"], q))
+        got = ok(server, "GET", "/api/v1/label/%s/values" % m.group(2),
+                 rng + [("match[]", m.group(1))])
+        check(got, "variable %s (%s) has no values" % (var["name"], q))
+        values[var["name"]] = got[0]
+    return values
+
+
+def case_dashboard(v, p, fname):
+    with open(os.path.join(DASH_DIR, "dashboards", fname)) as f:
+        dash = json.load(f)
+    rng = [("start", compat.tstr(NODE_START_MS / 1000)),
+           ("end", compat.tstr(NODE_END_MS / 1000))]
+    values = variable_values(v, dash, rng)
+    check_eq(variable_values(p, dash, rng), values, "variables vs prometheus")
+    nq = 0
+    for panel in dash["panels"]:
+        check_eq(panel["datasource"]["uid"], "varve", "panel data source")
+        for t in panel["targets"]:
+            expr = interpolate(t["expr"], values)
+            check("$" not in expr, "uninterpolated variable in %r" % expr)
+            what = "%s / %s: %s" % (fname, panel["title"], expr)
+            if t.get("instant"):
+                # off the sample grid: Prometheus 2 closes ranges on the
+                # left, 3 (and varve) leave them open
+                params = [("query", expr), ("time", compat.tstr(NODE_END_MS / 1000 - 7.531))]
+                path, kind = "/api/v1/query", "vector"
+            else:
+                params = [("query", expr),
+                          ("start", compat.tstr(NODE_START_MS / 1000 + 300.237)),
+                          ("end", compat.tstr(NODE_END_MS / 1000)), ("step", "15")]
+                path, kind = "/api/v1/query_range", "matrix"
+            a = ok(v, "POST", path, params)
+            check_shape(kind, a, what)
+            b = ok(p, "POST", path, params)
+            na, nb = compat.norm(a), compat.norm(b)
+            check(compat.same(na, nb), "%s\n%s" % (what, compat.differ(na, nb)))
+            nq += 1
+    check(nq >= 10, "%s: only %d queries" % (fname, nq))
+
+
+def case_provisioning(v, p):
+    """The data source file names varve's URL, POST and a Prometheus
+    version Grafana reads as having the labels API, the one buildinfo
+    reports."""
+    with open(os.path.join(DASH_DIR, "provisioning", "datasources", "varve.yaml")) as f:
+        text = f.read()
+    for want in ("type: prometheus", "url: http://localhost:9201", "httpMethod: POST",
+                 "prometheusType: Prometheus", "uid: varve"):
+        check(want in text, "datasource provisioning lacks %r" % want)
+    import re
+    m = re.search(r"prometheusVersion: *([0-9.]+)", text)
+    check(m, "no prometheusVersion")
+    info = ok(v, "GET", "/api/v1/status/buildinfo", [])
+    check_eq(m.group(1), info["version"], "prometheusVersion vs buildinfo")
+    with open(os.path.join(DASH_DIR, "provisioning", "dashboards", "varve.yaml")) as f:
+        text = f.read()
+    check("type: file" in text, "dashboard provider is not a file provider")
+
+
 def body(r):
     v = lib.start_varve()
     r.add_log(v)
@@ -180,6 +538,16 @@ def body(r):
     r.case("Accept-Encoding: gzip", case_gzip, v, p)
     r.case("error shape", case_errors_shape, v, p)
     r.case("U__ escaped label name", case_escaped_label, v, p)
+    r.case("every call, GET and form POST", case_every_call, v, p)
+    r.case("status/flags stays 404", case_flags_404, v, p)
+    r.case("gzip when accepted", case_gzip_encoded, v, p)
+    r.case("template variable queries", case_template_variables, v, p)
+    r.case("exemplars written are served", case_exemplars_held, v, p)
+    r.case("provisioning files", case_provisioning, v, p)
+    r.case("load dashboard data", load_dashboard_data, v, p)
+    for fname in ("node-exporter.json", "varve.json"):
+        r.case("dashboard %s: every panel and variable" % fname, case_dashboard, v, p,
+               fname)
 
 
 if __name__ == "__main__":
