@@ -43,6 +43,9 @@ struct config {
 	int64_t max_samples;       /* --query.max-samples */
 	enum log_level log_level;  /* --log.level */
 	unsigned http_workers;     /* --http.workers (0: default) */
+	int wal_sync;              /* --wal-sync: 0 batch, 1 periodic, 2 none */
+	int64_t wal_sync_interval_ms; /* --wal-sync-interval */
+	bool admin_api;            /* --enable-admin-api */
 	const char *influx_udp;    /* --influx-udp-listen (NULL: off) */
 };
 
@@ -63,6 +66,9 @@ static const struct flag_doc {
 	{ "query.max-samples", "N", "50000000", "most samples a single query may load at once" },
 	{ "http.workers", "N", "max(4, 2 x CPUs)", "threads that run queries, series/label lookups and remote read/write, so slow requests do not hold up others" },
 	{ "influx-udp-listen", "ADDR", "off", "also take InfluxDB line protocol over UDP on HOST:PORT (nanosecond timestamps)" },
+	{ "wal-sync", "MODE", "batch", "when a write is acknowledged: batch (after its WAL record is fsynced, concurrent writers sharing one fsync), periodic (before; fsync every --wal-sync-interval), none (before; never fsynced)" },
+	{ "wal-sync-interval", "DURATION", "1s", "fsync interval of --wal-sync=periodic" },
+	{ "enable-admin-api", NULL, NULL, "serve /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot}" },
 	{ "log.level", "LEVEL", "info", "least severe log level written: debug, info, warn, error" },
 	{ "help", NULL, NULL, "show this help and exit" },
 	{ "version", NULL, NULL, "show the version and exit" },
@@ -184,6 +190,20 @@ static void apply_flag(struct config *c, const char *name, const char *val)
 			bad_flag("invalid --influx-udp-listen %s: want HOST:PORT, [V6]:PORT or :PORT",
 				 val);
 		c->influx_udp = val;
+	} else if (strcmp(name, "wal-sync") == 0) {
+		if (strcmp(val, "batch") == 0)
+			c->wal_sync = 0;
+		else if (strcmp(val, "periodic") == 0)
+			c->wal_sync = 1;
+		else if (strcmp(val, "none") == 0)
+			c->wal_sync = 2;
+		else
+			bad_flag("invalid --wal-sync %s: want batch, periodic or none", val);
+	} else if (strcmp(name, "wal-sync-interval") == 0) {
+		if (param_parse_prom_duration(val, &c->wal_sync_interval_ms, &err) ||
+		    c->wal_sync_interval_ms <= 0)
+			bad_flag("invalid --wal-sync-interval %s: %s", val,
+				 c->wal_sync_interval_ms <= 0 ? "must be positive" : err.msg);
 	} else if (strcmp(name, "log.level") == 0) {
 		static const char *const levels[] = { "debug", "info", "warn", "error" };
 		size_t i;
@@ -225,6 +245,12 @@ static void parse_flags(struct config *c, int argc, char **argv)
 			printf("varve %s\n", PACKAGE_VERSION);
 			exit(0);
 		}
+		if (strcmp(name, "enable-admin-api") == 0) {
+			if (eq)
+				bad_flag("flag --%s takes no value", name);
+			c->admin_api = true;
+			continue;
+		}
 		for (f = 0; f < sizeof(flags) / sizeof(flags[0]); f++)
 			if (flags[f].arg && strcmp(flags[f].name, name) == 0)
 				break;
@@ -252,9 +278,11 @@ int main(int argc, char **argv)
 		.timeout_ms = 2 * 60 * 1000,
 		.max_samples = 50000000,
 		.log_level = LOG_INFO,
+		.wal_sync_interval_ms = 1000,
 	};
 	struct http_server_opts sopts;
 	struct api_opts aopts;
+	struct db_opts dopts;
 	struct selfmetrics *sm = NULL;
 	struct http_server *srv = NULL;
 	struct influx_udp *udp = NULL;
@@ -280,7 +308,10 @@ int main(int argc, char **argv)
 		log_quote(cfg.listen, q1, sizeof(q1)), log_quote(cfg.data_dir, q2, sizeof(q2)));
 
 	ts_error_clear(&err);
-	db = db_open(cfg.data_dir, NULL, &err);
+	memset(&dopts, 0, sizeof(dopts));
+	dopts.wal_sync = cfg.wal_sync;
+	dopts.wal_sync_interval_ms = cfg.wal_sync_interval_ms;
+	db = db_open(cfg.data_dir, &dopts, &err);
 	if (!db) {
 		log_msg(LOG_ERROR, "cannot open data directory", "data_dir=%s err=%s",
 			log_quote(cfg.data_dir, q1, sizeof(q1)),

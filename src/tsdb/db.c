@@ -30,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -41,6 +42,9 @@
 
 #include "tsdb/head.h"
 #include "tsdb/index.h"
+#include "util/log.h"
+#include "tsdb/wal.h"
+#include "util/buf.h"
 
 #define APP_FREE_MAX 16
 
@@ -63,6 +67,16 @@ struct appender {
 	size_t n, cap;          /* used and allocated entries of v */
 	struct stage_slot *map; /* open addressing, mcap slots */
 	size_t mcap, mcount;    /* slots and used slots */
+	struct head_series *tail_s; /* series of the current run of adds */
+	size_t tail_idx;        /* its newest in-order staged sample, SIZE_MAX: none */
+	size_t *oset;           /* (series, t) -> staged index + 1, built at the
+				 * first out-of-order add; ocap slots (0: off) */
+	size_t ocap, ocount;    /* slots and used slots of oset */
+	struct buf wbuf;        /* WAL records of the commit */
+	struct wal_sample *ws;  /* samples as logged, wscap allocated */
+	size_t wscap;
+	uint32_t *newrefs;      /* series whose SERIES record goes with the commit */
+	size_t nnew, newcap;    /* used and allocated entries of newrefs */
 	struct appender *next;  /* free-list link while recycled */
 };
 
@@ -83,6 +97,7 @@ struct md_family {
 struct db {
 	struct head *head;          /* the in-memory head, owned */
 	struct exemplars *ex;       /* exemplar ring, owned */
+	struct wal *wal;            /* write-ahead log, owned; NULL for a memory db */
 	char *dir;                  /* data directory or NULL, owned */
 	int lock_fd;                /* DIR/lock with LOCK_EX held, or -1 */
 
@@ -123,6 +138,115 @@ static int make_dirs(const char *dir)
 		rc = -1;
 	free(p);
 	return rc;
+}
+
+/* Replay state: WAL refs -> head series. */
+struct replay {
+	struct db *db;             /* the store being rebuilt */
+	struct head_series **map;  /* by ref, NULL when unknown */
+	size_t cap;                /* entries of map */
+	uint64_t unknown;          /* samples of refs without a SERIES record */
+	uint64_t rejected;         /* samples the head refused (duplicates) */
+	int64_t mint, maxt;        /* time range of replayed samples */
+};
+
+static int replay_series(void *ctx, uint32_t ref, const struct labels *ls)
+{
+	struct replay *r = ctx;
+	struct head_series *s;
+	bool created;
+
+	if (ref >= r->cap) {
+		size_t ncap = r->cap ? r->cap : 1024;
+		struct head_series **nm;
+
+		while (ncap <= ref)
+			ncap *= 2;
+		nm = realloc(r->map, ncap * sizeof(*nm));
+		if (!nm)
+			return TS_ERR_NOMEM;
+		memset(nm + r->cap, 0, (ncap - r->cap) * sizeof(*nm));
+		r->map = nm;
+		r->cap = ncap;
+	}
+	s = head_get_or_create_id(r->db->head, ls, labels_hash(ls), ref, &created);
+	if (!s)
+		return TS_ERR_NOMEM;
+	if (created)
+		__atomic_add_fetch(&r->db->series_created, 1, __ATOMIC_RELAXED);
+	r->map[ref] = s;
+	return 0;
+}
+
+static int replay_samples(void *ctx, const struct wal_sample *v, size_t n)
+{
+	struct replay *r = ctx;
+	struct head *h = r->db->head;
+
+	for (size_t i = 0; i < n; i++) {
+		struct head_series *s = v[i].ref < r->cap ? r->map[v[i].ref] : NULL;
+		int rc;
+
+		if (!s) {
+			r->unknown++;
+			continue;
+		}
+		rc = head_series_append(h, s, v[i].t, v[i].v);
+		if (rc == TS_ERR_NOMEM)
+			return rc;
+		if (rc != 0) {
+			r->rejected += rc < 0;
+			continue;
+		}
+		if (v[i].t < r->mint)
+			r->mint = v[i].t;
+		if (v[i].t > r->maxt)
+			r->maxt = v[i].t;
+	}
+	return 0;
+}
+
+/* Open DIR/wal and replay it into the head. */
+static int open_wal(struct db *db, const struct db_opts *opts, struct ts_error *err)
+{
+	static const struct wal_replay_ops ops = { replay_series, replay_samples, NULL };
+	struct wal_opts wo = { 0 };
+	struct wal_replay_stats st;
+	struct replay r = { db, NULL, 0, 0, 0, INT64_MAX, INT64_MIN };
+	size_t len = strlen(db->dir) + sizeof("/wal");
+	char *path = malloc(len);
+	int rc;
+
+	if (!path)
+		return ts_error_set(err, TS_ERR_NOMEM, "cannot open storage: out of memory");
+	snprintf(path, len, "%s/wal", db->dir);
+	if (opts) {
+		wo.sync = opts->wal_sync;
+		wo.sync_interval_ms = opts->wal_sync_interval_ms;
+		wo.segment_bytes = opts->wal_segment_bytes;
+	}
+	db->wal = wal_open(path, &wo, err);
+	free(path);
+	if (!db->wal)
+		return err ? err->code : TS_ERR_IO;
+	rc = wal_replay(db->wal, &ops, &r, &st);
+	free(r.map);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot replay the write-ahead log: %s",
+				    ts_strerror(rc));
+	if (r.mint <= r.maxt) {
+		db->min_time = r.mint;
+		db->max_time = r.maxt;
+	}
+	log_msg(LOG_INFO, "write-ahead log replayed",
+		"segments=%" PRIu64 " records=%" PRIu64 " series=%" PRIu32 " samples=%" PRIu64
+		" unknown_series_samples=%" PRIu64 " bytes_cut=%" PRIu64 " files_cut=%" PRIu32,
+		st.segments, st.records, head_num_series(db->head), st.samples, r.unknown,
+		st.bytes_cut, st.files_cut);
+	if (st.bytes_cut)
+		log_msg(LOG_WARN, "write-ahead log was damaged: data after the damage is lost",
+			"bytes_lost=%" PRIu64 " files=%" PRIu32, st.bytes_cut, st.files_cut);
+	return 0;
 }
 
 struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error *err)
@@ -189,6 +313,8 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 		ts_error_set(err, TS_ERR_NOMEM, "cannot open storage: out of memory");
 		goto fail;
 	}
+	if (dir && open_wal(db, opts, err) < 0)
+		goto fail;
 	free(lockpath);
 	return db;
 fail:
@@ -201,6 +327,10 @@ static void appender_free(struct appender *a)
 {
 	free(a->v);
 	free(a->map);
+	free(a->oset);
+	free(a->ws);
+	free(a->newrefs);
+	buf_release(&a->wbuf);
 	free(a);
 }
 
@@ -218,6 +348,7 @@ void db_close(struct db *db)
 		free(db->fam[i].e);
 	free(db->fam);
 	free(db->fmap);
+	wal_close(db->wal);
 	head_free(db->head);
 	exemplars_free(db->ex);
 	if (db->lock_fd >= 0)
@@ -261,6 +392,8 @@ struct appender *db_appender(struct db *db)
 	}
 	a->db = db;
 	a->next = NULL;
+	a->tail_s = NULL;
+	a->tail_idx = SIZE_MAX;
 	return a;
 }
 
@@ -274,8 +407,15 @@ static void appender_recycle(struct appender *a)
 		memset(a->map, 0, a->mcap * sizeof(*a->map));
 		a->mcount = 0;
 	}
+	a->tail_s = NULL;
+	a->tail_idx = SIZE_MAX;
+	free(a->oset);
+	a->oset = NULL;
+	a->ocap = a->ocount = 0;
+	a->nnew = 0;
+	buf_setlen(&a->wbuf, 0);
 	/* do not keep the arrays of an unusually large batch around */
-	if (a->cap > (1u << 20) || a->mcap > (1u << 18)) {
+	if (a->cap > (1u << 20) || a->mcap > (1u << 18) || a->wbuf.cap > (16u << 20)) {
 		appender_free(a);
 		return;
 	}
@@ -347,6 +487,115 @@ static int map_set(struct appender *a, struct head_series *s, size_t idx)
 	return 0;
 }
 
+/* Slot of (s, t) in a's oset. */
+static size_t oset_slot(const struct head_series *s, int64_t t, size_t cap)
+{
+	uint64_t x = (uint64_t)(uintptr_t)s ^ ((uint64_t)t * 0x9e3779b97f4a7c15ULL);
+
+	x ^= x >> 31;
+	x *= 0xff51afd7ed558ccdULL;
+	x ^= x >> 29;
+	return (size_t)x & (cap - 1);
+}
+
+/* Record staged sample idx in oset (growing it). */
+static int oset_add(struct appender *a, size_t idx)
+{
+	size_t j;
+
+	if ((a->ocount + 1) * 2 > a->ocap) { /* (re)build from every staged sample */
+		size_t ncap = a->ocap ? a->ocap * 2 : 256, *no;
+
+		while (ncap < (a->n + 1) * 2)
+			ncap *= 2;
+		no = calloc(ncap, sizeof(*no));
+		if (!no)
+			return TS_ERR_NOMEM;
+		free(a->oset);
+		a->oset = no;
+		a->ocap = ncap;
+		a->ocount = 0;
+		for (size_t i = 0; i < a->n; i++) { /* every staged sample, idx included */
+			if (i == idx)
+				continue;
+			for (j = oset_slot(a->v[i].s, a->v[i].t, ncap); no[j]; j = (j + 1) & (ncap - 1))
+				;
+			no[j] = i + 1;
+			a->ocount++;
+		}
+	}
+	for (j = oset_slot(a->v[idx].s, a->v[idx].t, a->ocap); a->oset[j];
+	     j = (j + 1) & (a->ocap - 1))
+		;
+	a->oset[j] = idx + 1;
+	a->ocount++;
+	return 0;
+}
+
+/*
+ * An out-of-order (t, vbits) for s: is t already stored or staged?
+ * 1 (same value there), 0 (new), TS_ERR_DUPLICATE, or another error.
+ */
+static int ooo_check(struct appender *a, struct head_series *s, int64_t t, uint64_t vbits)
+{
+	struct head *h = a->db->head;
+	uint64_t have;
+	int rc;
+
+	head_series_lock(h, s);
+	rc = head_series_find_locked(h, s, t, &have);
+	head_series_unlock(h, s);
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return have == vbits ? 1 : TS_ERR_DUPLICATE;
+	if (!a->ocap && a->n) {
+		/* first out-of-order add: index what is staged so far */
+		size_t n = a->n;
+
+		a->n = n - 1;
+		rc = oset_add(a, n - 1);
+		a->n = n;
+		if (rc < 0)
+			return rc;
+	}
+	if (!a->ocap)
+		return 0;
+	for (size_t j = oset_slot(s, t, a->ocap); a->oset[j]; j = (j + 1) & (a->ocap - 1)) {
+		const struct staged *st = &a->v[a->oset[j] - 1];
+
+		if (st->s == s && st->t == t)
+			return st->v == vbits ? 1 : TS_ERR_DUPLICATE;
+	}
+	return 0;
+}
+
+/* Stage (s, t, vbits); newest says it is the series' newest sample. */
+static int stage(struct appender *a, struct head_series *s, int64_t t, uint64_t vbits,
+		 bool newest)
+{
+	if (a->n == a->cap) {
+		size_t ncap = a->cap ? a->cap * 2 : 256;
+		struct staged *nvv = realloc(a->v, ncap * sizeof(*nvv));
+
+		if (!nvv)
+			return TS_ERR_NOMEM;
+		a->v = nvv;
+		a->cap = ncap;
+	}
+	a->v[a->n].s = s;
+	a->v[a->n].t = t;
+	a->v[a->n].v = vbits;
+	a->n++;
+	if (a->ocap && oset_add(a, a->n - 1) < 0) {
+		a->n--;
+		return TS_ERR_NOMEM;
+	}
+	if (newest)
+		a->tail_idx = a->n - 1;
+	return 0;
+}
+
 int appender_add(struct appender *a, const struct labels *ls, uint64_t *ref, int64_t t,
 		 double v)
 {
@@ -372,47 +621,51 @@ int appender_add(struct appender *a, const struct labels *ls, uint64_t *ref, int
 	}
 	memcpy(&vbits, &v, sizeof(vbits));
 
-	/* the newest sample: staged in this appender, or stored */
-	if (a->n > 0 && a->v[a->n - 1].s == s) {
-		have = true;
-		nt = a->v[a->n - 1].t;
-		nv = a->v[a->n - 1].v;
-	} else {
-		struct stage_slot *sl = map_find(a, s);
+	/* a run of the previous series ends here: remember its newest */
+	if (s != a->tail_s) {
+		struct stage_slot *sl;
 
-		if (sl) {
-			have = true;
-			nt = a->v[sl->idx].t;
-			nv = a->v[sl->idx].v;
-		} else {
+		if (a->tail_s && a->tail_idx != SIZE_MAX &&
+		    map_set(a, a->tail_s, a->tail_idx) < 0)
+			return TS_ERR_NOMEM;
+		sl = map_find(a, s);
+		a->tail_s = s;
+		a->tail_idx = sl ? sl->idx : SIZE_MAX;
+	}
+	/* the newest sample: staged in this appender, or stored */
+	if (a->tail_idx != SIZE_MAX) {
+		have = true;
+		nt = a->v[a->tail_idx].t;
+		nv = a->v[a->tail_idx].v;
+		rc = head_sample_order(have, nt, nv, t, vbits);
+		if (rc == TS_ERR_OUT_OF_ORDER) {
+			/* older than what is staged: maybe newer than what is stored */
 			head_series_lock(h, s);
 			have = head_series_newest_locked(s, &nt, &nv);
 			head_series_unlock(h, s);
+			rc = !have || t > nt ? 0 : head_sample_order(have, nt, nv, t, vbits);
+			if (rc == 0)
+				rc = TS_ERR_OUT_OF_ORDER; /* between stored and staged */
 		}
+	} else {
+		head_series_lock(h, s);
+		have = head_series_newest_locked(s, &nt, &nv);
+		head_series_unlock(h, s);
+		rc = head_sample_order(have, nt, nv, t, vbits);
 	}
-	rc = head_sample_order(have, nt, nv, t, vbits);
+	if (rc == TS_ERR_OUT_OF_ORDER) {
+		rc = ooo_check(a, s, t, vbits);
+		if (rc < 0)
+			return rc;
+		if (rc == 1)
+			return 0; /* already there: accepted, stored once */
+		return stage(a, s, t, vbits, false);
+	}
 	if (rc < 0)
 		return rc;
 	if (rc == 1)
 		return 0; /* same sample again: accepted, stored once */
-
-	if (a->n == a->cap) {
-		size_t ncap = a->cap ? a->cap * 2 : 256;
-		struct staged *nvv = realloc(a->v, ncap * sizeof(*nvv));
-
-		if (!nvv)
-			return TS_ERR_NOMEM;
-		a->v = nvv;
-		a->cap = ncap;
-	}
-	/* a run of the previous series ends here: remember where */
-	if (a->n > 0 && a->v[a->n - 1].s != s && map_set(a, a->v[a->n - 1].s, a->n - 1) < 0)
-		return TS_ERR_NOMEM;
-	a->v[a->n].s = s;
-	a->v[a->n].t = t;
-	a->v[a->n].v = vbits;
-	a->n++;
-	return 0;
+	return stage(a, s, t, vbits, true);
 }
 
 static void atomic_min(int64_t *p, int64_t v)
@@ -433,13 +686,81 @@ static void atomic_max(int64_t *p, int64_t v)
 		;
 }
 
+static int cmp_u32(const void *x, const void *y)
+{
+	uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+
+	return a < b ? -1 : a > b;
+}
+
+/* Write a's staged samples (and new series) to the WAL; *lsn for wal_sync. */
+static int log_staged(struct appender *a, uint64_t *lsn)
+{
+	struct wal *w = a->db->wal;
+	struct head *h = a->db->head;
+	size_t k = 0;
+
+	if (a->wscap < a->n) {
+		struct wal_sample *nw = realloc(a->ws, a->n * sizeof(*nw));
+
+		if (!nw)
+			return TS_ERR_NOMEM;
+		a->ws = nw;
+		a->wscap = a->n;
+	}
+	a->nnew = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		uint32_t id = head_series_id(a->v[i].s);
+
+		a->ws[i].ref = id;
+		a->ws[i].t = a->v[i].t;
+		a->ws[i].v = a->v[i].v;
+		if ((a->nnew && a->newrefs[a->nnew - 1] == id) || wal_series_logged(w, id))
+			continue;
+		if (a->nnew == a->newcap) {
+			size_t ncap = a->newcap ? a->newcap * 2 : 64;
+			uint32_t *nr = realloc(a->newrefs, ncap * sizeof(*nr));
+
+			if (!nr)
+				return TS_ERR_NOMEM;
+			a->newrefs = nr;
+			a->newcap = ncap;
+		}
+		a->newrefs[a->nnew++] = id;
+	}
+	if (a->nnew > 1) {
+		qsort(a->newrefs, a->nnew, sizeof(*a->newrefs), cmp_u32);
+		for (size_t i = 0; i < a->nnew; i++)
+			if (!k || a->newrefs[k - 1] != a->newrefs[i])
+				a->newrefs[k++] = a->newrefs[i];
+		a->nnew = k;
+	}
+	buf_setlen(&a->wbuf, 0);
+	for (size_t i = 0; i < a->nnew; i++)
+		wal_enc_series(&a->wbuf, a->newrefs[i],
+			       head_series_labels(head_series_by_id(h, a->newrefs[i])));
+	wal_enc_samples(&a->wbuf, a->ws, a->n);
+	if (!buf_ok(&a->wbuf))
+		return TS_ERR_NOMEM;
+	return wal_write(w, a->wbuf.data, a->wbuf.len, a->newrefs, a->nnew, lsn);
+}
+
 int appender_commit(struct appender *a)
 {
 	struct head *h = a->db->head;
 	struct head_series *locked = NULL;
 	int64_t mint = INT64_MAX, maxt = INT64_MIN;
-	uint64_t stored = 0;
+	uint64_t stored = 0, lsn = 0;
 	int rc = 0;
+
+	if (a->db->wal && a->n) {
+		/* logged before it is visible; acknowledged once durable */
+		rc = log_staged(a, &lsn);
+		if (rc < 0) {
+			appender_recycle(a);
+			return rc;
+		}
+	}
 
 	for (size_t i = 0; i < a->n; i++) {
 		struct staged *st = &a->v[i];
@@ -461,10 +782,16 @@ int appender_commit(struct appender *a)
 		} else if (r == TS_ERR_NOMEM) {
 			rc = TS_ERR_NOMEM;
 		}
-		/* order errors here mean another appender won the race: dropped */
+		/* a conflict here means another appender won the race: dropped */
 	}
 	if (locked)
 		head_series_unlock(h, locked);
+	if (a->db->wal && lsn) {
+		int r = wal_sync(a->db->wal, lsn);
+
+		if (r < 0)
+			rc = r;
+	}
 	if (stored) {
 		__atomic_add_fetch(&a->db->samples_appended, stored, __ATOMIC_RELAXED);
 		atomic_min(&a->db->min_time, mint);

@@ -28,6 +28,10 @@ struct db_opts {
 	size_t chunk_samples; /* samples per head chunk before a cut (120) */
 	size_t stripes;       /* lock stripes of the series table (power of 2, 256) */
 	size_t max_exemplars; /* exemplars kept in memory, newest first (100000) */
+	int wal_sync;         /* enum wal_sync: 0 batch (fsync before commit returns),
+			       * 1 periodic, 2 none; see wal.h */
+	int64_t wal_sync_interval_ms; /* periodic mode's fsync interval (1000) */
+	size_t wal_segment_bytes;     /* WAL segment size limit (128 MiB) */
 };
 
 /*

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "tsdb/chunk_xor.h"
+#include "tsdb/head_ooo.h"
 
 #define PAGE_BITS 14
 #define PAGE_SIZE ((size_t)1 << PAGE_BITS)
@@ -63,6 +64,7 @@ struct head_series {
 	int64_t open_mint;     /* first timestamp of the open chunk */
 	int64_t last_t;        /* newest timestamp, INT64_MIN when none */
 	uint64_t last_v;       /* newest value bits */
+	struct ooo *ooo;       /* out-of-order samples (head_ooo.h), NULL when none */
 	struct label labels[]; /* lset.n labels */
 };
 
@@ -131,6 +133,7 @@ static void series_free(struct head_series *s)
 		free(s->chunks[i].data);
 	free(s->chunks);
 	free(s->enc.buf);
+	ooo_free(s->ooo);
 	free(s);
 }
 
@@ -324,6 +327,28 @@ struct head_series *head_get(struct head *h, const struct labels *ls, uint64_t h
 struct head_series *head_get_or_create(struct head *h, const struct labels *ls,
 				       uint64_t hash, bool *created)
 {
+	return head_get_or_create_id(h, ls, hash, HEAD_ID_ANY, created);
+}
+
+/* Claim id want (when free) for a new series, or the next fresh id. */
+static uint32_t claim_id(struct head *h, uint32_t want)
+{
+	uint32_t cur;
+
+	if (want == HEAD_ID_ANY || (want >> PAGE_BITS) >= MAX_PAGES ||
+	    head_series_by_id(h, want))
+		return __atomic_fetch_add(&h->next_id, 1, __ATOMIC_RELAXED);
+	cur = __atomic_load_n(&h->next_id, __ATOMIC_RELAXED);
+	while (cur <= want &&
+	       !__atomic_compare_exchange_n(&h->next_id, &cur, want + 1, true, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED))
+		;
+	return want;
+}
+
+struct head_series *head_get_or_create_id(struct head *h, const struct labels *ls,
+					  uint64_t hash, uint32_t want_id, bool *created)
+{
 	struct hstripe *sp = stripe_of(h, hash);
 	struct head_series *s;
 	size_t j;
@@ -339,7 +364,7 @@ struct head_series *head_get_or_create(struct head *h, const struct labels *ls,
 	s = series_new(h, ls, hash);
 	if (!s)
 		goto out;
-	s->id = __atomic_fetch_add(&h->next_id, 1, __ATOMIC_RELAXED);
+	s->id = claim_id(h, want_id);
 	if (!publish(h, s)) {
 		free(s);
 		s = NULL;
@@ -433,6 +458,68 @@ static int open_chunk(struct head *h, struct head_series *s, int64_t t)
 	return 0;
 }
 
+/* Look t up in one XOR chunk: 1 (found, *vbits), 0, TS_ERR_CORRUPT. */
+static int chunk_find(const uint8_t *data, size_t len, int64_t t, uint64_t *vbits)
+{
+	struct xor_iter it;
+	int64_t ct;
+	double cv;
+	int rc;
+
+	xor_iter_init(&it, data, len);
+	while ((rc = xor_iter_next(&it, &ct, &cv)) == 1 && ct <= t) {
+		if (ct == t) {
+			memcpy(vbits, &cv, sizeof(*vbits));
+			return 1;
+		}
+	}
+	return rc < 0 ? TS_ERR_CORRUPT : 0;
+}
+
+int head_series_find_locked(struct head *h, struct head_series *s, int64_t t,
+			    uint64_t *vbits)
+{
+	size_t lo = 0, hi = s->nchunks;
+
+	(void)h;
+	if (s->enc.buf && s->enc.num > 0 && t >= s->open_mint && t <= s->last_t) {
+		int rc = chunk_find(s->enc.buf, xor_enc_len(&s->enc), t, vbits);
+
+		return rc != 0 ? rc : ooo_find(s->ooo, t, vbits);
+	}
+	while (lo < hi) { /* first closed chunk with maxt >= t */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->chunks[mid].maxt < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < s->nchunks && s->chunks[lo].mint <= t) {
+		int rc = chunk_find(s->chunks[lo].data, s->chunks[lo].len, t, vbits);
+
+		if (rc != 0)
+			return rc;
+	}
+	return ooo_find(s->ooo, t, vbits);
+}
+
+/* Store an out-of-order (t, vbits) of locked s: as append_locked. */
+static int append_ooo(struct head *h, struct head_series *s, int64_t t, uint64_t vbits)
+{
+	uint64_t have;
+	long bytes = 0;
+	int rc = head_series_find_locked(h, s, t, &have);
+
+	if (rc < 0)
+		return rc;
+	if (rc == 1)
+		return have == vbits ? 1 : TS_ERR_DUPLICATE;
+	rc = ooo_insert(&s->ooo, t, vbits, &bytes);
+	add_bytes(h, bytes);
+	return rc;
+}
+
 int head_series_append_locked(struct head *h, struct head_series *s, int64_t t,
 			      uint64_t vbits)
 {
@@ -440,6 +527,8 @@ int head_series_append_locked(struct head *h, struct head_series *s, int64_t t,
 	int rc = head_sample_order(have, s->last_t, s->last_v, t, vbits);
 	double v;
 
+	if (rc == TS_ERR_OUT_OF_ORDER)
+		return append_ooo(h, s, t, vbits);
 	if (rc != 0)
 		return rc;
 	if (s->enc.buf && s->enc.num >= h->chunk_samples && cut_chunk(h, s) < 0)
@@ -546,8 +635,9 @@ long head_series_chunks(struct head *h, struct head_series *s, int64_t mint, int
 	return (long)n;
 }
 
-long head_series_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
-			 int64_t **tout, double **vout)
+/* head_series_samples over the in-order chunks only. */
+static long inorder_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			    int64_t **tout, double **vout)
 {
 	struct chunk_ref inl[REFS_INLINE], *refs = inl;
 	uint8_t *open_copy = NULL;
@@ -688,5 +778,74 @@ out:
 		free(ts);
 		free(vs);
 	}
+	return n;
+}
+
+long head_series_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			 int64_t **tout, double **vout)
+{
+	long n = inorder_samples(h, s, mint, maxt, tout, vout), k;
+	int64_t *ot = NULL, *mt = NULL;
+	double *ov = NULL, *mv = NULL;
+	size_t cap;
+
+	if (n < 0 || (n > 0 && !tout) || mint > maxt)
+		return n;
+	head_series_lock(h, s);
+	cap = ooo_count(s->ooo);
+	if (!cap) {
+		head_series_unlock(h, s);
+		return n;
+	}
+	ot = malloc(cap * sizeof(*ot));
+	ov = malloc(cap * sizeof(*ov));
+	k = ot && ov ? ooo_collect(s->ooo, mint, maxt, ot, ov) : TS_ERR_NOMEM;
+	head_series_unlock(h, s);
+	if (k <= 0 || !tout) {
+		free(ot);
+		free(ov);
+		return k < 0 ? k : (k > 0 ? 1 : n);
+	}
+	if (n == 0) {
+		*tout = ot;
+		*vout = ov;
+		return k;
+	}
+	/* merge the in-order run with the out-of-order one */
+	mt = malloc((size_t)(n + k) * sizeof(*mt));
+	mv = malloc((size_t)(n + k) * sizeof(*mv));
+	if (!mt || !mv) {
+		free(mt);
+		free(mv);
+		free(ot);
+		free(ov);
+		free(*tout);
+		free(*vout);
+		*tout = NULL;
+		*vout = NULL;
+		return TS_ERR_NOMEM;
+	}
+	{
+		long i = 0, j = 0, w = 0;
+
+		while (i < n || j < k) {
+			if (j >= k || (i < n && (*tout)[i] <= ot[j])) {
+				if (j < k && (*tout)[i] == ot[j])
+					j++; /* never stored twice; keep the in-order one */
+				mt[w] = (*tout)[i];
+				mv[w++] = (*vout)[i++];
+			} else {
+				mt[w] = ot[j];
+				mv[w++] = ov[j++];
+			}
+		}
+		n = w;
+	}
+	free(ot);
+	free(ov);
+	free(*tout);
+	free(*vout);
+	*tout = mt;
+	*vout = mv;
 	return n;
 }

@@ -50,6 +50,18 @@ struct index *head_index(struct head *h);
 struct head_series *head_get_or_create(struct head *h, const struct labels *ls,
 				       uint64_t hash, bool *created);
 
+/* head_get_or_create_id: take any free id. */
+#define HEAD_ID_ANY UINT32_MAX
+
+/*
+ * head_get_or_create, but a new series gets id want_id when that id is
+ * free (later ids are handed out above it), else a fresh one: WAL replay
+ * recreates series under their logged ids. An existing series keeps its
+ * id. Not to be called concurrently with other creations.
+ */
+struct head_series *head_get_or_create_id(struct head *h, const struct labels *ls,
+					  uint64_t hash, uint32_t want_id, bool *created);
+
 /* The series with labels ls, or NULL. */
 struct head_series *head_get(struct head *h, const struct labels *ls, uint64_t hash);
 
@@ -88,9 +100,20 @@ void head_series_unlock(struct head *h, struct head_series *s);
 bool head_series_newest_locked(const struct head_series *s, int64_t *t, uint64_t *vbits);
 
 /*
- * Append (t, value bits) to s, which the caller has locked. Returns as
- * head_sample_order, or TS_ERR_NOMEM (nothing stored). Cuts a new chunk
- * when the open one holds chunk_samples samples.
+ * Whether s (locked by the caller) holds a sample at t: 1 with its value
+ * bits in *vbits, 0 when not, TS_ERR_CORRUPT. Looks in the in-order
+ * chunks and the out-of-order samples.
+ */
+int head_series_find_locked(struct head *h, struct head_series *s, int64_t t,
+			    uint64_t *vbits);
+
+/*
+ * Add (t, value bits) to s, which the caller has locked. A sample newer
+ * than the newest is appended to the in-order chunks (a new chunk is cut
+ * when the open one holds chunk_samples samples); an older one goes to
+ * the series' out-of-order store (head_ooo.h). Returns 0 (stored), 1 (the
+ * same sample is already stored: nothing done), TS_ERR_DUPLICATE (another
+ * value is stored at t) or TS_ERR_NOMEM (nothing stored).
  */
 int head_series_append_locked(struct head *h, struct head_series *s, int64_t t,
 			      uint64_t vbits);

@@ -191,20 +191,25 @@ START_TEST(test_db_appender_order_rules)
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 100, 1.0), 0);
 	ck_assert_uint_ne(ref, 0);
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 200, 2.0), 0);
-	/* against what is staged in this appender */
-	ck_assert_int_eq(appender_add(a, &ls, &ref, 150, 9.0), TS_ERR_OUT_OF_ORDER);
+	/* against what is staged in this appender: older samples are kept */
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 150, 9.0), 0);
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 150, 8.0), TS_ERR_DUPLICATE);
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 150, 9.0), 0); /* same: accepted once */
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 200, 9.0), TS_ERR_DUPLICATE);
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 200, 2.0), 0); /* same: accepted once */
 	/* interleave another series, then come back (map path) */
 	ck_assert_int_eq(add(a, "other", "j", 50, 1), 0);
-	ck_assert_int_eq(appender_add(a, &ls, &ref, 199, 1.0), TS_ERR_OUT_OF_ORDER);
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 199, 1.0), 0);
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 100, 5.0), TS_ERR_DUPLICATE);
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 300, 3.0), 0);
 	ck_assert_int_eq(appender_commit(a), 0);
 
 	/* against what is stored */
 	a = db_appender(db);
 	ref = 0;
-	ck_assert_int_eq(appender_add(a, &ls, &ref, 250, 1.0), TS_ERR_OUT_OF_ORDER);
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 250, 1.0), 0);
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 150, 1.0), TS_ERR_DUPLICATE);
+	ck_assert_int_eq(appender_add(a, &ls, &ref, 199, 1.0), 0); /* same as stored */
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 300, 1.0), TS_ERR_DUPLICATE);
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 300, 3.0), 0);
 	ck_assert_int_eq(appender_add(a, &ls, &ref, 400, 4.0), 0);
@@ -215,12 +220,16 @@ START_TEST(test_db_appender_order_rules)
 	ck_assert_int_eq(matcher_init(&m, MATCHER_EQ, "__name__", "m", NULL), 0);
 	ck_assert_int_eq(querier_select(q, &m, 1, INT64_MIN, INT64_MAX, true, 0, &set, NULL), 0);
 	ck_assert_uint_eq(set.n, 1);
-	ck_assert_uint_eq(set.s[0].n, 4);
+	ck_assert_uint_eq(set.s[0].n, 7);
 	ck_assert_int_eq(set.s[0].t[0], 100);
-	ck_assert_int_eq(set.s[0].t[1], 200);
-	ck_assert_int_eq(set.s[0].t[2], 300);
-	ck_assert_int_eq(set.s[0].t[3], 400);
-	ck_assert(set.s[0].v[3] == 4.0);
+	ck_assert_int_eq(set.s[0].t[1], 150);
+	ck_assert(set.s[0].v[1] == 9.0);
+	ck_assert_int_eq(set.s[0].t[2], 199);
+	ck_assert_int_eq(set.s[0].t[3], 200);
+	ck_assert_int_eq(set.s[0].t[4], 250);
+	ck_assert_int_eq(set.s[0].t[5], 300);
+	ck_assert_int_eq(set.s[0].t[6], 400);
+	ck_assert(set.s[0].v[6] == 4.0);
 	series_set_release(&set);
 	matcher_release(&m);
 	querier_free(q);

@@ -75,21 +75,27 @@ START_TEST(test_head_append_order_rules)
 
 	ck_assert_int_eq(head_series_append(h, s, 1000, bits(1.0)), 0);
 	ck_assert_int_eq(head_series_append(h, s, 2000, bits(2.0)), 0);
-	ck_assert_int_eq(head_series_append(h, s, 1500, bits(3.0)), TS_ERR_OUT_OF_ORDER);
+	/* older samples go to the out-of-order store */
+	ck_assert_int_eq(head_series_append(h, s, 1500, bits(3.0)), 0);
+	ck_assert_int_eq(head_series_append(h, s, 1500, bits(3.5)), TS_ERR_DUPLICATE);
+	ck_assert_int_eq(head_series_append(h, s, 1000, bits(9.0)), TS_ERR_DUPLICATE);
+	ck_assert_int_eq(head_series_append(h, s, 1000, bits(1.0)), 1);
 	ck_assert_int_eq(head_series_append(h, s, 2000, bits(2.5)), TS_ERR_DUPLICATE);
 	ck_assert_int_eq(head_series_append(h, s, 2000, bits(2.0)), 1); /* same: not stored */
-	ck_assert_int_eq(head_series_append(h, s, -5, bits(2.0)), TS_ERR_OUT_OF_ORDER);
+	ck_assert_int_eq(head_series_append(h, s, -5, bits(2.0)), 0);
 	ck_assert_int_eq(head_series_append(h, s, 3000, bits(-0.0)), 0);
 	/* -0.0 and 0.0 differ in bits: a duplicate, not the same sample */
 	ck_assert_int_eq(head_series_append(h, s, 3000, bits(0.0)), TS_ERR_DUPLICATE);
 
 	n = head_series_samples(h, s, INT64_MIN, INT64_MAX, &t, &v);
-	ck_assert_int_eq(n, 3);
-	ck_assert_int_eq(t[0], 1000);
-	ck_assert_int_eq(t[1], 2000);
-	ck_assert_int_eq(t[2], 3000);
-	ck_assert(v[0] == 1.0 && v[1] == 2.0);
-	ck_assert_uint_eq(bits(v[2]), bits(-0.0));
+	ck_assert_int_eq(n, 5);
+	ck_assert_int_eq(t[0], -5);
+	ck_assert_int_eq(t[1], 1000);
+	ck_assert_int_eq(t[2], 1500);
+	ck_assert_int_eq(t[3], 2000);
+	ck_assert_int_eq(t[4], 3000);
+	ck_assert(v[0] == 2.0 && v[1] == 1.0 && v[2] == 3.0 && v[3] == 2.0);
+	ck_assert_uint_eq(bits(v[4]), bits(-0.0));
 	free(t);
 	free(v);
 

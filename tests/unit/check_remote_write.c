@@ -650,14 +650,14 @@ START_TEST(test_remote_write_out_of_order_and_duplicate)
 		ck_assert_int_eq(res.status, 204);
 	}
 	{
-		/* older sample for a, a new series b after it: b is still stored */
+		/* older sample for a (kept: out-of-order writes are accepted),
+		 * a new series b after it */
 		struct tseries ts[] = { { a, 1, t_old, v1, 0, 0 }, { b, 1, t_old, v1, 0, 0 } };
 
 		write_series(db, ts, 2, NULL, 0, &res);
-		ck_assert_int_eq(res.status, 400);
-		ck_assert_str_eq(res.msg, "out of order sample for series {__name__=\"c\", job=\"j\"}");
-		ck_assert_uint_eq(res.rejected[RW_REASON_OUT_OF_ORDER], 1);
-		ck_assert_uint_eq(res.samples_written, 1);
+		ck_assert_int_eq(res.status, 204);
+		ck_assert_uint_eq(res.rejected[RW_REASON_OUT_OF_ORDER], 0);
+		ck_assert_uint_eq(res.samples_written, 2);
 	}
 	{
 		/* same timestamp, other value */
@@ -677,8 +677,10 @@ START_TEST(test_remote_write_out_of_order_and_duplicate)
 	}
 	i = read_series(db, "c", &set, &q);
 	ck_assert_uint_ne(i, SIZE_MAX);
-	ck_assert_uint_eq(set.s[i].n, 1);
-	ck_assert_double_eq(set.s[i].v[0], 1);
+	ck_assert_uint_eq(set.s[i].n, 2);
+	ck_assert_int_eq(set.s[i].t[0], 4000);
+	ck_assert_int_eq(set.s[i].t[1], 5000);
+	ck_assert_double_eq(set.s[i].v[1], 1);
 	series_set_release(&set);
 	querier_free(q);
 	i = read_series(db, "d", &set, &q);
@@ -698,7 +700,7 @@ START_TEST(test_remote_write_conflicts_within_one_request)
 	static const double v1[] = { 1 }, v2[] = { 2 }, v3[] = { 3 };
 	struct tseries ts[] = {
 		{ a, 1, t5, v1, 0, 0 },
-		{ a, 1, t4, v1, 0, 0 }, /* out of order */
+		{ a, 1, t4, v1, 0, 0 }, /* out of order: kept */
 		{ a, 1, t5, v2, 0, 0 }, /* duplicate, other value */
 		{ a, 1, t5, v1, 0, 0 }, /* duplicate, same value: accepted */
 		{ a, 1, t6, v3, 0, 0 },
@@ -711,18 +713,19 @@ START_TEST(test_remote_write_conflicts_within_one_request)
 
 	write_series(db, ts, 5, NULL, 0, &res);
 	ck_assert_int_eq(res.status, 400);
-	ck_assert_str_eq(res.msg, "out of order sample for series {__name__=\"c\"}");
+	ck_assert_msg(strstr(res.msg, "duplicate sample") == res.msg, "%s", res.msg);
 	ck_assert_uint_eq(res.series, 5);
-	ck_assert_uint_eq(res.rejected[RW_REASON_OUT_OF_ORDER], 1);
+	ck_assert_uint_eq(res.rejected[RW_REASON_OUT_OF_ORDER], 0);
 	ck_assert_uint_eq(res.rejected[RW_REASON_DUPLICATE], 1);
-	ck_assert_uint_eq(res.samples_written, 3);
+	ck_assert_uint_eq(res.samples_written, 4);
 	i = read_series(db, "c", &set, &q);
 	ck_assert_uint_ne(i, SIZE_MAX);
-	ck_assert_uint_eq(set.s[i].n, 2);
-	ck_assert_int_eq(set.s[i].t[0], 5000);
-	ck_assert_double_eq(set.s[i].v[0], 1);
-	ck_assert_int_eq(set.s[i].t[1], 6000);
-	ck_assert_double_eq(set.s[i].v[1], 3);
+	ck_assert_uint_eq(set.s[i].n, 3);
+	ck_assert_int_eq(set.s[i].t[0], 4000);
+	ck_assert_int_eq(set.s[i].t[1], 5000);
+	ck_assert_double_eq(set.s[i].v[1], 1);
+	ck_assert_int_eq(set.s[i].t[2], 6000);
+	ck_assert_double_eq(set.s[i].v[2], 3);
 	series_set_release(&set);
 	querier_free(q);
 	db_close(db);
