@@ -1906,6 +1906,29 @@ int ev_call(struct ev *ev, struct pql_node *n, struct val *out)
 			out->sc[i] = id == PQL_FN_PI ? M_PI : (double)ev_ts(ev, i) / 1000.0;
 		return 0;
 	}
+	case PQL_FN_MIN_OF:
+	case PQL_FN_MAX_OF: {
+		/* Go's math.Min/Max: NaN wins, -0 is below +0 */
+		double *a = NULL, *b = NULL;
+		int rc;
+		if ((rc = eval_scalar(ev, c->args[0], &a)) || (rc = eval_scalar(ev, c->args[1], &b)))
+			return rc;
+		memset(out, 0, sizeof(*out));
+		out->type = PQL_SCALAR;
+		out->sc = scalar_alloc(ev);
+		if (!out->sc)
+			return ev_nomem(ev->q);
+		for (size_t i = 0; i < ev->nsteps; i++) {
+			double x = a[i], y = b[i];
+			if (isnan(x) || isnan(y))
+				out->sc[i] = NAN;
+			else if (x == y)
+				out->sc[i] = (signbit(x) != 0) == (id == PQL_FN_MIN_OF) ? x : y;
+			else
+				out->sc[i] = (x < y) == (id == PQL_FN_MIN_OF) ? x : y;
+		}
+		return 0;
+	}
 	case PQL_FN_START:
 	case PQL_FN_END:
 	case PQL_FN_RANGE:

@@ -1135,6 +1135,7 @@ int api_register(struct api *a, struct http_server *s)
 		{ "/api/v1/query", O, api_handle_query },
 		{ "/api/v1/query_range", O, api_handle_query_range },
 		{ "/api/v1/format_query", 0, api_handle_format_query },
+		{ "/api/v1/parse_query", 0, api_handle_parse_query },
 		{ "/api/v1/query_exemplars", 0, api_handle_exemplars },
 		{ "/api/v1/series", O, handle_series },
 		{ "/api/v1/labels", O, handle_labels },

@@ -8,6 +8,7 @@
  *   GET|POST /api/v1/query            instant query (limit= caps series, as in Prometheus 3)
  *   GET|POST /api/v1/query_range      range query
  *   GET|POST /api/v1/format_query     canonical query text
+ *   GET|POST /api/v1/parse_query      the query's syntax tree as JSON
  *   GET|POST /api/v1/series           series matching match[]
  *   GET|POST /api/v1/labels           label names
  *   GET /api/v1/label/<name>/values   label values (U__ escaping accepted)

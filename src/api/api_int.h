@@ -81,6 +81,7 @@ bool api_limit_param(struct http_request *req, struct http_response *resp, size_
 void api_handle_query(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_query_range(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_format_query(struct http_request *req, struct http_response *resp, void *ctx);
+void api_handle_parse_query(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_query_exemplars(struct http_request *req, struct http_response *resp,
 				void *ctx);
 /* query_exemplars from the exemplar store (exemplars.c) */

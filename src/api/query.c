@@ -1,6 +1,6 @@
 /*
  * query.c - the PromQL endpoints of the HTTP API: query, query_range,
- * format_query, query_exemplars.
+ * format_query, parse_query, query_exemplars.
  *
  * Parameters and error texts follow Prometheus's API; evaluation is the
  * engine's (promql/engine.h). Engine errors map to error types as
@@ -20,6 +20,7 @@
 
 #include "api/api_int.h"
 #include "api/params.h"
+#include "promql/ast_json.h"
 #include "promql/engine.h"
 #include "promql/parser.h"
 #include "util/arena.h"
@@ -315,6 +316,30 @@ void api_handle_format_query(struct http_request *req, struct http_response *res
 	}
 	api_success_begin(resp, &j);
 	jw_str(&j, out ? out : "");
+	api_success_end(resp, &j, NULL, 0, NULL, 0);
+	free(out);
+}
+
+/* The query's syntax tree as JSON (promql/ast_json.h), as Prometheus's
+ * parse_query answers; parse errors as for format_query. */
+void api_handle_parse_query(struct http_request *req, struct http_response *resp, void *ctx)
+{
+	struct ts_error err;
+	struct jw j;
+	char *out = NULL;
+	int rc;
+
+	(void)ctx;
+	if (!api_method_ok(req, resp, true))
+		return;
+	ts_error_clear(&err);
+	rc = pql_parse_json(query_text(req), &out, &err);
+	if (rc) {
+		engine_error(resp, rc, &err, NULL);
+		return;
+	}
+	api_success_begin(resp, &j);
+	jw_raw(&j, out);
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 	free(out);
 }
