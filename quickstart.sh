@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 BUILD_PKGS="build-essential autoconf automake autoconf-archive libtool pkg-config
  libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libsnappy-dev
  libjansson-dev check libpcre2-dev libxxhash-dev zlib1g-dev"
-TEST_PKGS="prometheus python3 curl python3-influxdb"
+TEST_PKGS="prometheus python3 curl python3-influxdb victoria-metrics"
 
 install_missing() {
 	missing=""
