@@ -1123,8 +1123,9 @@ void api_free(struct api *a)
 int api_register(struct api *a, struct http_server *s)
 {
 	/* slow handlers (queries, series and label scans, remote read and
-	 * write, which waits for storage) run on the worker pool */
-	enum { P = HTTP_ROUTE_PREFIX, O = HTTP_ROUTE_OFFLOAD };
+	 * write, which waits for storage) run on the worker pool; label names
+	 * and values only when match[] makes them a scan */
+	enum { P = HTTP_ROUTE_PREFIX, O = HTTP_ROUTE_OFFLOAD, M = HTTP_ROUTE_OFFLOAD_MATCH };
 	static const struct {
 		const char *path;
 		unsigned flags;
@@ -1138,8 +1139,8 @@ int api_register(struct api *a, struct http_server *s)
 		{ "/api/v1/parse_query", 0, api_handle_parse_query },
 		{ "/api/v1/query_exemplars", 0, api_handle_exemplars },
 		{ "/api/v1/series", O, handle_series },
-		{ "/api/v1/labels", O, handle_labels },
-		{ "/api/v1/label/", P | O, handle_label_values },
+		{ "/api/v1/labels", M, handle_labels },
+		{ "/api/v1/label/", P | M, handle_label_values },
 		{ "/api/v1/metadata", 0, handle_metadata },
 		{ "/api/v1/status/buildinfo", 0, handle_buildinfo },
 		{ "/api/v1/status/tsdb", O, handle_status_tsdb },

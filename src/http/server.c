@@ -61,6 +61,7 @@ struct route {
 	size_t len;         /* strlen(path) */
 	bool prefix;        /* match every path starting with path */
 	bool offload;       /* run on the worker pool */
+	bool offload_match; /* run on the worker pool when match[] is given */
 	bool raw_body;      /* never parse the body as a form */
 	http_handler_fn fn; /* handler */
 	void *ctx;          /* handler's context */
@@ -249,6 +250,7 @@ int http_server_route(struct http_server *s, const char *path, unsigned flags,
 	nr[s->nroutes].len = strlen(path);
 	nr[s->nroutes].prefix = (flags & HTTP_ROUTE_PREFIX) != 0;
 	nr[s->nroutes].offload = (flags & HTTP_ROUTE_OFFLOAD) != 0;
+	nr[s->nroutes].offload_match = (flags & HTTP_ROUTE_OFFLOAD_MATCH) != 0;
 	nr[s->nroutes].raw_body = (flags & HTTP_ROUTE_RAW_BODY) != 0;
 	nr[s->nroutes].fn = fn;
 	nr[s->nroutes].ctx = ctx;
@@ -716,7 +718,9 @@ static enum MHD_Result req_finish(struct req_state *st, struct MHD_Connection *c
 	}
 	if (!st->route)
 		return send_simple(st, conn, 404, "404 page not found\n");
-	if (st->route->offload && offload(st, conn))
+	if ((st->route->offload ||
+	     (st->route->offload_match && http_request_param(req, "match[]"))) &&
+	    offload(st, conn))
 		return MHD_YES;
 	return run_handler(st, conn);
 }

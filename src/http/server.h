@@ -99,6 +99,7 @@ enum {
 	HTTP_ROUTE_PREFIX = 1,  /* match every path starting with the pattern */
 	HTTP_ROUTE_OFFLOAD = 2, /* run the handler on a worker thread (slow handlers) */
 	HTTP_ROUTE_RAW_BODY = 4, /* keep the body raw even when it is form-encoded */
+	HTTP_ROUTE_OFFLOAD_MATCH = 8, /* offload only requests with a match[] parameter */
 };
 
 /*
@@ -107,7 +108,10 @@ enum {
  * only the exact path. Exact routes win over prefix routes, longer
  * prefixes over shorter. With HTTP_ROUTE_OFFLOAD the handler runs on the
  * server's worker pool while the connection is suspended, so a long query
- * does not hold up the other connections of its network thread. path is
+ * does not hold up the other connections of its network thread;
+ * HTTP_ROUTE_OFFLOAD_MATCH does so only for requests that carry match[]
+ * (label names and values without it come straight from the index, and
+ * the hand-over to a worker would cost more than the answer). path is
  * copied. Call before http_server_start. Returns 0 or TS_ERR_NOMEM.
  */
 int http_server_route(struct http_server *s, const char *path, unsigned flags,
