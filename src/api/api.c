@@ -1132,6 +1132,7 @@ int api_register(struct api *a, struct http_server *s)
 		http_handler_fn fn;
 	} routes[] = {
 		{ "/api/v1/write", O, handle_write },
+		{ "/api/v1/import/prometheus", O | HTTP_ROUTE_RAW_BODY, api_handle_import_prometheus },
 		{ "/api/v1/read", O, api_handle_read },
 		{ "/api/v1/query", O, api_handle_query },
 		{ "/api/v1/query_range", O, api_handle_query_range },

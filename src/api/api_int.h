@@ -93,6 +93,11 @@ void api_handle_influx_write(struct http_request *req, struct http_response *res
 void api_handle_influx_ping(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_influx_query(struct http_request *req, struct http_response *resp, void *ctx);
 
+/* POST /api/v1/import/prometheus (import.c): text exposition format and
+ * OpenMetrics text. ctx is the struct api. */
+void api_handle_import_prometheus(struct http_request *req, struct http_response *resp,
+				  void *ctx);
+
 /* POST /api/v1/read (remote_read.c). ctx is the struct api. */
 void api_handle_read(struct http_request *req, struct http_response *resp, void *ctx);
 

@@ -12,6 +12,8 @@ fails the write with InfluxDB's 400 while the good lines are stored.
 """
 
 import datetime
+import gzip
+import json
 import os
 import socket
 import sys
@@ -164,6 +166,54 @@ def case_udp(v, udp_port):
     check_eq(got, want, "points sent over UDP")
 
 
+def case_http_details(v):
+    """What clients other than this library meet: form-encoded bodies (curl
+    -d), HEAD /ping, /query, 2.x errors, encodings and limits."""
+    ts = BASE_S * 10**9
+    st, _, resp = lib.http("POST", v.url + "/write?db=curl",
+                           b"e2e_lp_form,t=a+b%20c value=1 " + str(ts).encode(),
+                           {"Content-Type": "application/x-www-form-urlencoded"})
+    check_eq(st, 204, "form-encoded line protocol: %r" % resp)
+    got = samples(v, "e2e_lp_form", BASE_S + 60)
+    check_eq(got, {key(__name__="e2e_lp_form", db="curl", t="a+b%20c"):
+                   [(float(BASE_S), 1.0)]}, "form-encoded body kept raw")
+    st, hdrs, _ = lib.http("HEAD", v.url + "/ping")
+    check_eq(st, 204, "HEAD /ping")
+    check_eq(hdrs.get("x-influxdb-version"), "1.8.10", "version header")
+    st, _, resp = lib.http("GET", v.url + "/ping?verbose=true")
+    check_eq((st, json.loads(resp)), (200, {"version": "1.8.10"}), "verbose ping")
+    st, _, resp = lib.http("GET", lib.url_with(v.url, "/query", [
+        ("q", "SHOW DATABASES; CREATE DATABASE x; SELECT * FROM cpu")]))
+    check_eq(st, 200, "/query status")
+    res = json.loads(resp)["results"]
+    check_eq(res[0]["series"][0]["name"], "databases", "SHOW DATABASES")
+    check("curl" in [x[0] for x in res[0]["series"][0]["values"]],
+          "db label values in SHOW DATABASES: %r" % res[0])
+    check_eq(res[1], {"statement_id": 1}, "CREATE DATABASE")
+    check("InfluxQL" in res[2].get("error", ""), "SELECT: %r" % res[2])
+    st, _, resp = lib.http("POST", v.url + "/api/v2/write?bucket=b&org=o", b"x")
+    check_eq(st, 400, "2.x bad line status")
+    check_eq(json.loads(resp), {"code": "invalid", "message":
+                                "unable to parse 'x': missing fields (line 1)"},
+             "2.x error shape")
+    st, _, resp = lib.http("POST", v.url + "/api/v2/write?precision=h", b"m f=1 1")
+    check_eq(st, 400, "2.x precision h")
+    st, _, resp = lib.http("POST", v.url + "/write?precision=xs", b"m f=1 1")
+    check_eq((st, json.loads(resp)), (400, {"error": "invalid precision \"xs\" "
+                                            "(use n, u, ms, s, m or h)"}), "1.x bad precision")
+    st, _, resp = lib.http("POST", v.url + "/write", b"m f=1",
+                           {"Content-Encoding": "br"})
+    check_eq(st, 415, "unknown content encoding")
+    st, _, resp = lib.http("POST", v.url + "/write", b"not gzip",
+                           {"Content-Encoding": "gzip"})
+    check_eq((st, json.loads(resp)), (400, {"error": "corrupt gzip body"}), "corrupt gzip")
+    bomb = gzip.compress(b"#" * (33 << 20))
+    st, _, resp = lib.http("POST", v.url + "/write", bomb, {"Content-Encoding": "gzip"})
+    check_eq(st, 413, "gzip body inflating past the limit: %r" % resp[:200])
+    st, _, _ = lib.http("GET", v.url + "/write")
+    check_eq(st, 405, "GET /write")
+
+
 def body(r):
     if InfluxDBClient is None:
         r.case("python3-influxdb is installed", check, False,
@@ -180,6 +230,8 @@ def body(r):
     r.case("gzip, batches and global tags", case_gzip_batches, v, v.port)
     r.case("bad line: 400, good lines stored", case_bad_line, v, cli)
     r.case("write_points over UDP", case_udp, v, udp_port)
+    r.case("HTTP details: form bodies, /ping, /query, errors, gzip limit",
+           case_http_details, v)
     r.case("SIGTERM stops varve with the UDP listener", lambda: check_eq(
         v.stop(), 0, "exit status"))
 
