@@ -45,6 +45,9 @@ struct config {
 	unsigned http_workers;     /* --http.workers (0: default) */
 	int wal_sync;              /* --wal-sync: 0 batch, 1 periodic, 2 none */
 	int64_t wal_sync_interval_ms; /* --wal-sync-interval */
+	int64_t block_ms;          /* --storage.block-duration */
+	int64_t retention_ms;      /* --retention.time */
+	uint64_t retention_bytes;  /* --retention.size (0: off) */
 	bool admin_api;            /* --enable-admin-api */
 	const char *influx_udp;    /* --influx-udp-listen (NULL: off) */
 };
@@ -68,6 +71,9 @@ static const struct flag_doc {
 	{ "influx-udp-listen", "ADDR", "off", "also take InfluxDB line protocol over UDP on HOST:PORT (nanosecond timestamps)" },
 	{ "wal-sync", "MODE", "batch", "when a write is acknowledged: batch (after its WAL record is fsynced, concurrent writers sharing one fsync), periodic (before; fsync every --wal-sync-interval), none (before; never fsynced)" },
 	{ "wal-sync-interval", "DURATION", "1s", "fsync interval of --wal-sync=periodic" },
+	{ "retention.time", "DURATION", "15d", "blocks wholly older than this (behind the newest sample) are deleted" },
+	{ "retention.size", "BYTES", "0", "the oldest blocks are deleted while blocks take more than this (KiB/MiB/GiB suffixes, at most 1 TiB; 0: no limit)" },
+	{ "storage.block-duration", "DURATION", "2h", "time range of a block cut from the head (for tests; compaction merges up to 10% of retention)" },
 	{ "enable-admin-api", NULL, NULL, "serve /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot}" },
 	{ "log.level", "LEVEL", "info", "least severe log level written: debug, info, warn, error" },
 	{ "help", NULL, NULL, "show this help and exit" },
@@ -199,6 +205,20 @@ static void apply_flag(struct config *c, const char *name, const char *val)
 			c->wal_sync = 2;
 		else
 			bad_flag("invalid --wal-sync %s: want batch, periodic or none", val);
+	} else if (strcmp(name, "storage.block-duration") == 0) {
+		if (param_parse_prom_duration(val, &c->block_ms, &err) || c->block_ms <= 0)
+			bad_flag("invalid --storage.block-duration %s: %s", val,
+				 c->block_ms <= 0 ? "must be positive" : err.msg);
+	} else if (strcmp(name, "retention.time") == 0) {
+		if (param_parse_prom_duration(val, &c->retention_ms, &err) || c->retention_ms <= 0)
+			bad_flag("invalid --retention.time %s: %s", val,
+				 c->retention_ms <= 0 ? "must be positive" : err.msg);
+	} else if (strcmp(name, "retention.size") == 0) {
+		size_t b = 0;
+
+		if (strcmp(val, "0") != 0 && !parse_bytes(val, &b))
+			bad_flag("invalid --retention.size %s: want bytes with an optional KiB/MiB/GiB suffix", val);
+		c->retention_bytes = b;
 	} else if (strcmp(name, "wal-sync-interval") == 0) {
 		if (param_parse_prom_duration(val, &c->wal_sync_interval_ms, &err) ||
 		    c->wal_sync_interval_ms <= 0)
@@ -311,6 +331,9 @@ int main(int argc, char **argv)
 	memset(&dopts, 0, sizeof(dopts));
 	dopts.wal_sync = cfg.wal_sync;
 	dopts.wal_sync_interval_ms = cfg.wal_sync_interval_ms;
+	dopts.block_duration_ms = cfg.block_ms;
+	dopts.retention_ms = cfg.retention_ms;
+	dopts.retention_bytes = cfg.retention_bytes;
 	db = db_open(cfg.data_dir, &dopts, &err);
 	if (!db) {
 		log_msg(LOG_ERROR, "cannot open data directory", "data_dir=%s err=%s",

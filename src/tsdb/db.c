@@ -38,15 +38,28 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tsdb/head.h"
 #include "tsdb/index.h"
+#include "tsdb/block.h"
+#include "tsdb/chunk_xor.h"
+#include "tsdb/compact.h"
+#include "util/arena.h"
+#include "util/log.h"
 #include "util/log.h"
 #include "tsdb/wal.h"
 #include "util/buf.h"
 
 #define APP_FREE_MAX 16
+#define DEFAULT_BLOCK_RANGE (2 * 3600 * 1000LL)
+#define BG_PERIOD_SEC 15
+
+struct db;
+static int bg_start(struct db *db);
+static void bg_stop(struct db *db);
+static void bg_kick(struct db *db);
 
 /* One staged sample. */
 struct staged {
@@ -114,6 +127,17 @@ struct db {
 	uint64_t samples_appended;  /* atomic */
 	uint64_t series_created;    /* atomic */
 	int64_t min_time, max_time; /* atomic; INT64_MAX/INT64_MIN when empty */
+
+	struct bstore *blocks;      /* on-disk blocks, owned; NULL when memory-only */
+	int64_t block_range;        /* ms per level-1 block */
+	pthread_rwlock_t trunc_lock;/* readers of head chunk bytes (rd) vs truncation (wr) */
+	pthread_mutex_t work_lock;  /* one persistence/compaction pass at a time */
+	pthread_mutex_t bg_lock;    /* guards bg_stopping and bg_pending */
+	pthread_cond_t bg_cond;     /* wakes the background thread */
+	pthread_t bg;               /* persistence, compaction, retention */
+	bool bg_running;            /* bg was started */
+	bool bg_stopping;           /* db_close asks bg to end */
+	bool bg_pending;            /* atomic: work was requested */
 };
 
 /* ------------------------------------------------------------ open/close */
@@ -264,6 +288,12 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 	db->max_time = INT64_MIN;
 	pthread_mutex_init(&db->app_lock, NULL);
 	pthread_mutex_init(&db->md_lock, NULL);
+	pthread_rwlock_init(&db->trunc_lock, NULL);
+	pthread_mutex_init(&db->bg_lock, NULL);
+	pthread_mutex_init(&db->work_lock, NULL);
+	pthread_cond_init(&db->bg_cond, NULL);
+	db->block_range = opts && opts->block_duration_ms > 0 ? opts->block_duration_ms
+								: DEFAULT_BLOCK_RANGE;
 	if (opts) {
 		ho.chunk_samples = opts->chunk_samples;
 		ho.stripes = opts->stripes;
@@ -306,6 +336,18 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 			goto fail;
 		}
 	}
+	if (dir) {
+		struct bstore_opts bo = { 0 };
+
+		bo.block_range = db->block_range;
+		if (opts) {
+			bo.retention_ms = opts->retention_ms;
+			bo.retention_bytes = opts->retention_bytes;
+		}
+		db->blocks = bstore_open(dir, &bo, err);
+		if (!db->blocks)
+			goto fail;
+	}
 	db->head = head_new(&ho);
 	db->ex = exemplars_new(opts && opts->max_exemplars ? opts->max_exemplars
 							   : DB_DEFAULT_MAX_EXEMPLARS);
@@ -315,6 +357,10 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 	}
 	if (dir && open_wal(db, opts, err) < 0)
 		goto fail;
+	if (db->blocks && bg_start(db) < 0) {
+		ts_error_set(err, TS_ERR_NOMEM, "cannot start the block writer thread");
+		goto fail;
+	}
 	free(lockpath);
 	return db;
 fail:
@@ -338,6 +384,7 @@ void db_close(struct db *db)
 {
 	if (!db)
 		return;
+	bg_stop(db);
 	while (db->app_free) {
 		struct appender *a = db->app_free;
 
@@ -349,7 +396,12 @@ void db_close(struct db *db)
 	free(db->fam);
 	free(db->fmap);
 	wal_close(db->wal);
+	bstore_free(db->blocks);
 	head_free(db->head);
+	pthread_rwlock_destroy(&db->trunc_lock);
+	pthread_mutex_destroy(&db->bg_lock);
+	pthread_mutex_destroy(&db->work_lock);
+	pthread_cond_destroy(&db->bg_cond);
 	exemplars_free(db->ex);
 	if (db->lock_fd >= 0)
 		close(db->lock_fd); /* releases the flock */
@@ -796,6 +848,10 @@ int appender_commit(struct appender *a)
 		__atomic_add_fetch(&a->db->samples_appended, stored, __ATOMIC_RELAXED);
 		atomic_min(&a->db->min_time, mint);
 		atomic_max(&a->db->max_time, maxt);
+		if (a->db->blocks &&
+		    maxt - __atomic_load_n(&a->db->min_time, __ATOMIC_RELAXED) >
+			    a->db->block_range / 2 * 3)
+			bg_kick(a->db);
 	}
 	appender_recycle(a);
 	return rc;
@@ -975,20 +1031,31 @@ out:
 /* ------------------------------------------------------------ querier */
 
 struct querier {
-	struct db *db; /* the store read */
+	struct db *db;        /* the store read */
+	struct bsnap blocks;  /* blocks referenced for the querier's life */
+	struct arena *arena;  /* labels of block series handed out, or NULL */
 };
 
 struct querier *db_querier(struct db *db)
 {
-	struct querier *q = malloc(sizeof(*q));
+	struct querier *q = calloc(1, sizeof(*q));
 
-	if (q)
-		q->db = db;
+	if (!q)
+		return NULL;
+	q->db = db;
+	if (db->blocks && bstore_snapshot(db->blocks, &q->blocks) < 0) {
+		free(q);
+		return NULL;
+	}
 	return q;
 }
 
 void querier_free(struct querier *q)
 {
+	if (!q)
+		return;
+	bsnap_release(&q->blocks);
+	arena_free(q->arena);
 	free(q);
 }
 
@@ -1072,9 +1139,9 @@ void series_set_release(struct series_set *set)
 	set->n = 0;
 }
 
-int querier_select(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
-		   int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
-		   struct ts_error *err)
+static int head_select(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
+		       int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
+		       struct ts_error *err)
 {
 	struct head *h = q->db->head;
 	struct head_series **v;
@@ -1132,9 +1199,9 @@ void chunk_set_release(struct chunk_set *set)
 	set->n = 0;
 }
 
-int querier_select_chunks(struct querier *q, const struct matcher *ms, size_t nms,
-			  int64_t mint, int64_t maxt, struct chunk_set *out,
-			  struct ts_error *err)
+static int head_select_chunks(struct querier *q, const struct matcher *ms, size_t nms,
+			      int64_t mint, int64_t maxt, struct chunk_set *out,
+			      struct ts_error *err)
 {
 	struct head *h = q->db->head;
 	struct head_series **v;
@@ -1268,9 +1335,9 @@ static void take_sorted(const char **v, size_t n, size_t limit, struct strvec *o
 	out->n = limit && n > limit ? limit : n;
 }
 
-int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
-			int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
-			struct ts_error *err)
+static int head_label_names(struct querier *q, const struct matcher *ms, size_t nms,
+			    int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
+			    struct ts_error *err)
 {
 	struct ptrset ps = { 0 };
 	struct head_series **v;
@@ -1307,9 +1374,9 @@ int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
 	return 0;
 }
 
-int querier_label_values(struct querier *q, const char *name, const struct matcher *ms,
-			 size_t nms, int64_t mint, int64_t maxt, size_t limit,
-			 struct strvec *out, struct ts_error *err)
+static int head_label_values(struct querier *q, const char *name, const struct matcher *ms,
+			     size_t nms, int64_t mint, int64_t maxt, size_t limit,
+			     struct strvec *out, struct ts_error *err)
 {
 	struct ptrset ps = { 0 };
 	struct head_series **v;
@@ -1362,5 +1429,533 @@ int querier_exemplars(struct querier *q, const struct matcher *const *sets, cons
 
 	if (rc < 0)
 		return ts_error_set(err, rc, "cannot read exemplars: %s", ts_strerror(rc));
+	return 0;
+}
+
+/* ------------------------------------------------------------ blocks */
+
+/*
+ * Background work: when the head spans more than 1.5 block ranges, its
+ * oldest whole range is written as a block and dropped from the head
+ * (bstore_persist_head), then blocks are compacted and retention applied.
+ * Appenders kick the thread when the span passes the threshold; otherwise
+ * it wakes every BG_PERIOD_SEC seconds.
+ */
+static void persist_head(struct db *db)
+{
+	int64_t R = db->block_range;
+
+	for (;;) {
+		int64_t lo = __atomic_load_n(&db->min_time, __ATOMIC_RELAXED);
+		int64_t hi = __atomic_load_n(&db->max_time, __ATOMIC_RELAXED);
+		int64_t a, b;
+		struct ts_error err;
+		bool written;
+		int rc;
+		uint32_t wal_seg = 0;
+		bool cut;
+
+		if (lo > hi || hi - lo <= R / 2 * 3)
+			return;
+		a = lo >= 0 ? lo / R * R : -((-lo + R - 1) / R) * R;
+		b = a + R;
+		ts_error_clear(&err);
+		/* records written from here on stay in the WAL */
+		cut = db->wal && wal_cut(db->wal, &wal_seg) == 0;
+		rc = bstore_persist_head(db->blocks, db->head, a, b, &db->trunc_lock, &written, &err);
+		if (rc < 0) {
+			char q[600];
+
+			log_msg(LOG_ERROR, "cannot persist the head into a block; will retry",
+				"err=%s", log_quote(err.msg, q, sizeof(q)));
+			return;
+		}
+		atomic_max(&db->min_time, b);
+		if (cut && (rc = wal_checkpoint(db->wal, wal_seg, b, NULL, NULL)) < 0)
+			log_msg(LOG_WARN, "cannot checkpoint the WAL after persisting a block",
+				"err=\"%s\"", ts_strerror(rc));
+		if (__atomic_load_n(&db->bg_stopping, __ATOMIC_RELAXED))
+			return;
+	}
+}
+
+static void bg_work(struct db *db)
+{
+	struct ts_error err;
+	int64_t horizon, newest, bmax;
+	int rc;
+
+	pthread_mutex_lock(&db->work_lock);
+	persist_head(db);
+	bstore_stats(db->blocks, NULL, NULL, &bmax);
+	horizon = __atomic_load_n(&db->min_time, __ATOMIC_RELAXED);
+	if (horizon > __atomic_load_n(&db->max_time, __ATOMIC_RELAXED))
+		horizon = bmax; /* empty head: everything before the newest block is done */
+	do {
+		ts_error_clear(&err);
+		rc = bstore_compact(db->blocks, horizon, &err);
+		if (rc < 0) {
+			char q[600];
+
+			log_msg(LOG_ERROR, "cannot compact blocks; will retry", "err=%s",
+				log_quote(err.msg, q, sizeof(q)));
+		}
+	} while (rc == 1 && !__atomic_load_n(&db->bg_stopping, __ATOMIC_RELAXED));
+	newest = __atomic_load_n(&db->max_time, __ATOMIC_RELAXED);
+	if (bmax > newest)
+		newest = bmax;
+	bstore_retention(db->blocks, newest);
+	pthread_mutex_unlock(&db->work_lock);
+}
+
+static void *bg_main(void *arg)
+{
+	struct db *db = arg;
+
+	pthread_mutex_lock(&db->bg_lock);
+	while (!db->bg_stopping) {
+		if (!__atomic_load_n(&db->bg_pending, __ATOMIC_RELAXED)) {
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += BG_PERIOD_SEC;
+			pthread_cond_timedwait(&db->bg_cond, &db->bg_lock, &ts);
+		}
+		if (db->bg_stopping)
+			break;
+		__atomic_store_n(&db->bg_pending, false, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&db->bg_lock);
+		bg_work(db);
+		pthread_mutex_lock(&db->bg_lock);
+	}
+	pthread_mutex_unlock(&db->bg_lock);
+	return NULL;
+}
+
+static int bg_start(struct db *db)
+{
+	__atomic_store_n(&db->bg_pending, true, __ATOMIC_RELAXED);
+	if (pthread_create(&db->bg, NULL, bg_main, db) != 0)
+		return TS_ERR_NOMEM;
+	db->bg_running = true;
+	return 0;
+}
+
+static void bg_stop(struct db *db)
+{
+	if (!db->bg_running)
+		return;
+	pthread_mutex_lock(&db->bg_lock);
+	__atomic_store_n(&db->bg_stopping, true, __ATOMIC_RELAXED);
+	pthread_cond_signal(&db->bg_cond);
+	pthread_mutex_unlock(&db->bg_lock);
+	pthread_join(db->bg, NULL);
+	db->bg_running = false;
+}
+
+static void bg_kick(struct db *db)
+{
+	if (__atomic_load_n(&db->bg_pending, __ATOMIC_RELAXED))
+		return;
+	pthread_mutex_lock(&db->bg_lock);
+	__atomic_store_n(&db->bg_pending, true, __ATOMIC_RELAXED);
+	pthread_cond_signal(&db->bg_cond);
+	pthread_mutex_unlock(&db->bg_lock);
+}
+
+void db_maintain(struct db *db)
+{
+	if (db->blocks)
+		bg_work(db);
+}
+
+/* Blocks of q overlapping [mint, maxt] into v (room for q->blocks.n). */
+static size_t blocks_in(struct querier *q, int64_t mint, int64_t maxt, struct block **v)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < q->blocks.n; i++) {
+		const struct block_meta *m = block_meta(q->blocks.v[i]);
+
+		if (m->min_time <= maxt && m->max_time > mint) {
+			if (v)
+				v[k] = q->blocks.v[i];
+			k++;
+		}
+	}
+	return k;
+}
+
+/* A selected series with its source order (head first, then blocks). */
+struct sel_ent {
+	struct series s; /* labels and samples */
+	size_t ord;      /* source order, for a stable sort */
+};
+
+static int cmp_sel_ent(const void *a, const void *b)
+{
+	const struct sel_ent *x = a, *y = b;
+	int c = labels_cmp(&x->s.labels, &y->s.labels);
+
+	if (c)
+		return c;
+	return x->ord < y->ord ? -1 : x->ord > y->ord;
+}
+
+/* Append a series to a growable sel_ent array. */
+static int sel_push(struct sel_ent **v, size_t *n, size_t *cap, const struct series *s)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct sel_ent *nv = realloc(*v, ncap * sizeof(*nv));
+
+		if (!nv)
+			return TS_ERR_NOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	(*v)[*n].s = *s;
+	(*v)[*n].ord = *n;
+	(*n)++;
+	return 0;
+}
+
+/* Series of block b matching ms with samples in [mint, maxt], pushed. */
+static int block_part(struct querier *q, struct block *b, const struct matcher *ms, size_t nms,
+		      int64_t mint, int64_t maxt, bool with_samples, struct sel_ent **v,
+		      size_t *n, size_t *cap)
+{
+	struct postings p = POSTINGS_INIT;
+	int rc = block_select(b, ms, nms, &p);
+
+	if (rc < 0)
+		return rc;
+	if (!q->arena && !(q->arena = arena_new(0))) {
+		postings_release(&p);
+		return TS_ERR_NOMEM;
+	}
+	for (size_t i = 0; i < p.n && rc == 0; i++) {
+		struct series s = { { NULL, 0 }, NULL, NULL, 0 };
+		long r = block_series_samples(b, p.ids[i], mint, maxt, with_samples ? &s.t : NULL,
+					      with_samples ? &s.v : NULL);
+
+		if (r <= 0) {
+			rc = (int)r;
+			continue;
+		}
+		s.n = with_samples ? (size_t)r : 0;
+		rc = block_series_labels(b, p.ids[i], q->arena, &s.labels);
+		if (rc == 0)
+			rc = sel_push(v, n, cap, &s);
+		if (rc < 0) {
+			free(s.t);
+			free(s.v);
+		}
+	}
+	postings_release(&p);
+	return rc;
+}
+
+int querier_select(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
+		   int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
+		   struct ts_error *err)
+{
+	struct block **bl = NULL;
+	struct sel_ent *v = NULL;
+	size_t nb, n = 0, cap = 0, w = 0;
+	int rc;
+
+	out->s = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	nb = blocks_in(q, mint, maxt, NULL);
+	pthread_rwlock_rdlock(&q->db->trunc_lock);
+	rc = head_select(q, ms, nms, mint, maxt, with_samples, nb ? 0 : limit, out, err);
+	pthread_rwlock_unlock(&q->db->trunc_lock);
+	if (rc < 0 || nb == 0)
+		return rc;
+	bl = malloc(nb * sizeof(*bl));
+	if (!bl) {
+		rc = TS_ERR_NOMEM;
+		goto fail;
+	}
+	blocks_in(q, mint, maxt, bl);
+	for (size_t i = 0; i < out->n; i++)
+		if ((rc = sel_push(&v, &n, &cap, &out->s[i])) < 0)
+			goto fail;
+	free(out->s);
+	out->s = NULL;
+	out->n = 0;
+	for (size_t i = 0; i < nb; i++)
+		if ((rc = block_part(q, bl[i], ms, nms, mint, maxt, with_samples, &v, &n, &cap)) < 0)
+			goto fail;
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_sel_ent);
+	/* merge runs of one label set: earlier sources win a shared timestamp */
+	for (size_t i = 0; i < n;) {
+		size_t j = i + 1;
+
+		for (; j < n && labels_equal(&v[j].s.labels, &v[i].s.labels); j++) {
+			struct series *a = &v[i].s, *b = &v[j].s;
+
+			if (with_samples && b->n) {
+				int64_t *mt = malloc((a->n + b->n) * sizeof(*mt));
+				double *mv = malloc((a->n + b->n) * sizeof(*mv));
+
+				if (!mt || !mv) {
+					free(mt);
+					free(mv);
+					rc = TS_ERR_NOMEM;
+					goto fail;
+				}
+				a->n = samples_merge(a->t, a->v, a->n, b->t, b->v, b->n, mt, mv);
+				free(a->t);
+				free(a->v);
+				a->t = mt;
+				a->v = mv;
+			}
+			free(b->t);
+			free(b->v);
+			b->t = NULL;
+			b->v = NULL;
+			b->n = 0;
+		}
+		v[w++] = v[i];
+		i = j;
+	}
+	n = w;
+	if (limit && n > limit) {
+		for (size_t i = limit; i < n; i++) {
+			free(v[i].s.t);
+			free(v[i].s.v);
+		}
+		n = limit;
+	}
+	if (n) {
+		out->s = malloc(n * sizeof(*out->s));
+		if (!out->s) {
+			rc = TS_ERR_NOMEM;
+			goto fail;
+		}
+		for (size_t i = 0; i < n; i++)
+			out->s[i] = v[i].s;
+		out->n = n;
+	}
+	free(v);
+	free(bl);
+	return 0;
+fail:
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].s.t);
+		free(v[i].s.v);
+	}
+	free(v);
+	free(bl);
+	series_set_release(out);
+	return ts_error_set(err, rc, "cannot select series: %s", ts_strerror(rc));
+}
+
+int querier_select_chunks(struct querier *q, const struct matcher *ms, size_t nms,
+			  int64_t mint, int64_t maxt, struct chunk_set *out,
+			  struct ts_error *err)
+{
+	struct series_set set;
+	int rc;
+
+	out->s = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	if (blocks_in(q, mint, maxt, NULL) == 0) {
+		pthread_rwlock_rdlock(&q->db->trunc_lock);
+		rc = head_select_chunks(q, ms, nms, mint, maxt, out, err);
+		pthread_rwlock_unlock(&q->db->trunc_lock);
+		return rc;
+	}
+	/* blocks involved: merge samples, then cut them into fresh chunks */
+	rc = querier_select(q, ms, nms, mint, maxt, true, 0, &set, err);
+	if (rc < 0)
+		return rc;
+	if (set.n && !(out->s = calloc(set.n, sizeof(*out->s)))) {
+		rc = TS_ERR_NOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < set.n; i++) {
+		struct chunk_series *cs = &out->s[i];
+		size_t nch = (set.s[i].n + XOR_CHUNK_SAMPLES - 1) / XOR_CHUNK_SAMPLES, k = 0;
+		size_t room = 2 + XOR_CHUNK_SAMPLES * XOR_MAX_SAMPLE_BYTES + 16;
+		uint8_t *mem;
+
+		out->n++;
+		cs->labels = set.s[i].labels;
+		if (nch == 0)
+			continue;
+		cs->c = malloc(nch * sizeof(*cs->c));
+		cs->mem = mem = malloc(nch * room);
+		if (!cs->c || !mem) {
+			rc = TS_ERR_NOMEM;
+			goto fail;
+		}
+		for (size_t s0 = 0; s0 < set.s[i].n; k++) {
+			struct xor_enc e;
+			size_t j = s0;
+
+			xor_enc_init(&e, mem + k * room, room);
+			while (j < set.s[i].n && j - s0 < XOR_CHUNK_SAMPLES &&
+			       xor_enc_append(&e, set.s[i].t[j], set.s[i].v[j]))
+				j++;
+			cs->c[k].mint = set.s[i].t[s0];
+			cs->c[k].maxt = set.s[i].t[j - 1];
+			cs->c[k].data = mem + k * room;
+			cs->c[k].len = xor_enc_len(&e);
+			s0 = j;
+		}
+		cs->n = k;
+	}
+	series_set_release(&set);
+	return 0;
+fail:
+	series_set_release(&set);
+	chunk_set_release(out);
+	return ts_error_set(err, rc, "cannot select chunks: %s", ts_strerror(rc));
+}
+
+/* Sort v[0..n) by content, drop repeats, apply limit, into out. */
+static void strs_finish(const char **v, size_t n, size_t limit, struct strvec *out)
+{
+	size_t w = 0;
+
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_strp);
+	for (size_t i = 0; i < n; i++)
+		if (w == 0 || strcmp(v[w - 1], v[i]) != 0)
+			v[w++] = v[i];
+	out->v = v;
+	out->n = limit && w > limit ? limit : w;
+	if (w == 0) {
+		free(v);
+		out->v = NULL;
+	}
+}
+
+/* Append src[0..k) to a growable string array. */
+static int strs_add(const char ***v, size_t *n, size_t *cap, const char *const *src, size_t k)
+{
+	if (*n + k > *cap) {
+		size_t ncap = *cap ? *cap : 64;
+		const char **nv;
+
+		while (ncap < *n + k)
+			ncap *= 2;
+		nv = realloc(*v, ncap * sizeof(*nv));
+		if (!nv)
+			return TS_ERR_NOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	memcpy(*v + *n, src, k * sizeof(*src));
+	*n += k;
+	return 0;
+}
+
+/* Label names (name == NULL) or values of name from the blocks of q. */
+static int blocks_labels(struct querier *q, const char *name, const struct matcher *ms,
+			 size_t nms, int64_t mint, int64_t maxt, size_t limit, struct strvec *out)
+{
+	size_t nb = blocks_in(q, mint, maxt, NULL), n = out->n, cap = out->n;
+	struct block **bl = malloc((nb ? nb : 1) * sizeof(*bl));
+	const char **v = out->v;
+	int rc = 0;
+
+	out->v = NULL;
+	out->n = 0;
+	if (!bl) {
+		free(v);
+		return TS_ERR_NOMEM;
+	}
+	blocks_in(q, mint, maxt, bl);
+	for (size_t i = 0; i < nb && rc == 0; i++) {
+		struct sel_ent *sv = NULL;
+		size_t sn = 0, scap = 0;
+		const char **lv;
+		size_t ln;
+
+		if (nms == 0) {
+			rc = name ? block_label_values(bl[i], name, &lv, &ln)
+				  : block_label_names(bl[i], &lv, &ln);
+			if (rc == 0)
+				rc = strs_add(&v, &n, &cap, lv, ln);
+			free(lv);
+			continue;
+		}
+		rc = block_part(q, bl[i], ms, nms, mint, maxt, false, &sv, &sn, &scap);
+		for (size_t j = 0; j < sn && rc == 0; j++) {
+			const struct labels *ls = &sv[j].s.labels;
+
+			if (name) {
+				const char *val = labels_get(ls, name);
+
+				if (val)
+					rc = strs_add(&v, &n, &cap, &val, 1);
+			} else {
+				for (size_t k = 0; k < ls->n && rc == 0; k++)
+					rc = strs_add(&v, &n, &cap, &ls->v[k].name, 1);
+			}
+		}
+		free(sv);
+	}
+	free(bl);
+	if (rc < 0) {
+		free(v);
+		return rc;
+	}
+	strs_finish(v, n, limit, out);
+	return 0;
+}
+
+int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
+			int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
+			struct ts_error *err)
+{
+	size_t nb;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	nb = blocks_in(q, mint, maxt, NULL);
+	pthread_rwlock_rdlock(&q->db->trunc_lock);
+	rc = head_label_names(q, ms, nms, mint, maxt, nb ? 0 : limit, out, err);
+	pthread_rwlock_unlock(&q->db->trunc_lock);
+	if (rc < 0 || nb == 0)
+		return rc;
+	rc = blocks_labels(q, NULL, ms, nms, mint, maxt, limit, out);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot list label names: %s", ts_strerror(rc));
+	return 0;
+}
+
+int querier_label_values(struct querier *q, const char *name, const struct matcher *ms,
+			 size_t nms, int64_t mint, int64_t maxt, size_t limit,
+			 struct strvec *out, struct ts_error *err)
+{
+	size_t nb;
+	int rc;
+
+	out->v = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	nb = blocks_in(q, mint, maxt, NULL);
+	pthread_rwlock_rdlock(&q->db->trunc_lock);
+	rc = head_label_values(q, name, ms, nms, mint, maxt, nb ? 0 : limit, out, err);
+	pthread_rwlock_unlock(&q->db->trunc_lock);
+	if (rc < 0 || nb == 0)
+		return rc;
+	rc = blocks_labels(q, name, ms, nms, mint, maxt, limit, out);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot list label values: %s", ts_strerror(rc));
 	return 0;
 }

@@ -27,6 +27,9 @@ struct db;
 struct db_opts {
 	size_t chunk_samples; /* samples per head chunk before a cut (120) */
 	size_t stripes;       /* lock stripes of the series table (power of 2, 256) */
+	int64_t block_duration_ms; /* time range of a block cut from the head (2h) */
+	int64_t retention_ms;      /* blocks wholly older than this are dropped (15d) */
+	uint64_t retention_bytes;  /* oldest blocks dropped above this size (0: off) */
 	size_t max_exemplars; /* exemplars kept in memory, newest first (100000) */
 	int wal_sync;         /* enum wal_sync: 0 batch (fsync before commit returns),
 			       * 1 periodic, 2 none; see wal.h */
@@ -43,6 +46,13 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 /* Stop background work, flush what must be flushed, free everything.
  * Every appender and querier must be gone. NULL is a no-op. */
 void db_close(struct db *db);
+
+/*
+ * Do now what the background thread does (persist the head's oldest
+ * block range when it spans more than 1.5 ranges, compact, apply
+ * retention), for tests and tools. No-op for a memory-only store.
+ */
+void db_maintain(struct db *db);
 
 /* Counters for /metrics and status endpoints. */
 struct db_stats {

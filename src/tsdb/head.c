@@ -849,3 +849,60 @@ long head_series_samples(struct head *h, struct head_series *s, int64_t mint, in
 	*vout = mv;
 	return n;
 }
+
+/* ------------------------------------------------------------ truncation */
+
+void head_series_trunc_mark(struct head *h, struct head_series *s, int64_t before,
+			    struct head_trunc_mark *m)
+{
+	uint32_t k = 0;
+
+	head_series_lock(h, s);
+	while (k < s->nchunks && s->chunks[k].maxt < before)
+		k++;
+	m->nclosed = k;
+	m->open = k == s->nchunks && s->enc.buf && s->last_t < before;
+	m->open_num = s->enc.buf ? s->enc.num : 0;
+	head_series_unlock(h, s);
+}
+
+bool head_series_truncate(struct head *h, struct head_series *s,
+			  const struct head_trunc_mark *m)
+{
+	uint32_t k = m->nclosed;
+	long freed = 0;
+	bool empty;
+
+	head_series_lock(h, s);
+	if (k > s->nchunks)
+		k = s->nchunks;
+	for (uint32_t i = 0; i < k; i++) {
+		freed += (long)s->chunks[i].len;
+		free(s->chunks[i].data);
+	}
+	if (k) {
+		memmove(s->chunks, s->chunks + k, (s->nchunks - k) * sizeof(*s->chunks));
+		s->nchunks -= k;
+	}
+	if (m->open && s->nchunks == 0 && s->enc.buf && s->enc.num == m->open_num) {
+		freed += (long)s->enc.cap;
+		free(s->enc.buf);
+		s->enc.buf = NULL;
+		s->enc.cap = 0;
+		s->enc.num = 0;
+		k++;
+	}
+	if (s->nchunks == 0 && s->chunks_cap > 4) {
+		freed += (long)(s->chunks_cap * sizeof(*s->chunks));
+		free(s->chunks);
+		s->chunks = NULL;
+		s->chunks_cap = 0;
+	}
+	empty = s->nchunks == 0 && !s->enc.buf;
+	head_series_unlock(h, s);
+	if (freed)
+		add_bytes(h, -freed);
+	if (k)
+		__atomic_sub_fetch(&h->nchunks, k, __ATOMIC_RELAXED);
+	return empty;
+}

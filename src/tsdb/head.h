@@ -149,6 +149,28 @@ struct head_chunk {
 long head_series_chunks(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
 			struct head_chunk **out);
 
+/*
+ * Truncation after a block was persisted. head_series_trunc_mark records,
+ * under the series lock, what of s lies entirely before `before` right
+ * now (leading closed chunks, and the open chunk when its newest sample
+ * is older); the caller then copies those samples into a block, and
+ * head_series_truncate drops exactly what was marked (an open chunk that
+ * grew meanwhile is kept). Truncation frees chunk bytes that
+ * head_series_samples and head_series_chunks may be decoding without the
+ * series lock: the caller must exclude every such reader meanwhile.
+ */
+struct head_trunc_mark {
+	uint32_t nclosed;  /* leading closed chunks to drop */
+	uint16_t open_num; /* samples of the open chunk when marked */
+	bool open;         /* the open chunk may be dropped */
+};
+void head_series_trunc_mark(struct head *h, struct head_series *s, int64_t before,
+			    struct head_trunc_mark *m);
+
+/* Drop what m marked. Returns true when s has no chunk left. */
+bool head_series_truncate(struct head *h, struct head_series *s,
+			  const struct head_trunc_mark *m);
+
 /* Counters. */
 uint64_t head_num_chunks(struct head *h);
 
