@@ -9,7 +9,8 @@
  *                 float seconds, lookback_delta per query, limit on range
  *                 queries, the 11,000-points cap at its boundary, scalars
  *                 of range queries as a one-series matrix, NaN/Inf values,
- *                 GET and form POST alike
+ *                 GET and form POST alike, native-histogram and
+ *                 experimental functions over float data
  *   limits      - --query.max-samples and --query.timeout (server
  *                 settings) and the timeout parameter, answered with
  *                 Prometheus's error types and codes
@@ -416,6 +417,31 @@ START_TEST(test_query_api_post_equals_get)
 }
 END_TEST
 
+/* Constructs beyond varve's float storage: native-histogram functions
+ * answer nothing over float data (as Prometheus does), start timestamps
+ * are a clear bad_data error; experimental functions are enabled. */
+START_TEST(test_query_api_histogram_and_experimental)
+{
+	json_t *d;
+
+	d = get_data("/api/v1/query?query=histogram_count(up)&time=1700000100");
+	ck_assert_str_eq(json_string_value(json_object_get(d, "resultType")), "vector");
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "result")), 0);
+	json_decref(d);
+	d = get_data("/api/v1/query?query=histogram_avg(up)%20or%20histogram_sum(up)&time=1700000100");
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "result")), 0);
+	json_decref(d);
+	expect_error("/api/v1/query?query=start_timestamp(up)&time=1700000100", 400, "bad_data",
+		     "start_timestamp is not supported");
+	d = get_data("/api/v1/query?query=limitk(1,up)&time=1700000100");
+	ck_assert_uint_eq(json_array_size(json_object_get(d, "result")), 1);
+	json_decref(d);
+	d = get_data("/api/v1/query?query=min_of(2,max_of(-1,1))&time=1700000100");
+	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(d, "result"), 1)), "1");
+	json_decref(d);
+}
+END_TEST
+
 /* ============================================================ limits */
 
 START_TEST(test_query_api_max_samples)
@@ -563,6 +589,7 @@ Suite *query_api_suite(void)
 	tcase_add_test(tc, test_query_api_scalar_range);
 	tcase_add_test(tc, test_query_api_special_values);
 	tcase_add_test(tc, test_query_api_post_equals_get);
+	tcase_add_test(tc, test_query_api_histogram_and_experimental);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");
