@@ -354,6 +354,7 @@ int main(int argc, char **argv)
 	aopts.rr_max_frame_bytes = cfg.rr_max_frame;
 	aopts.rr_sample_limit = cfg.rr_sample_limit;
 	aopts.metrics = sm;
+	aopts.admin = cfg.admin_api;
 	api = sm ? api_new(&aopts) : NULL;
 	memset(&sopts, 0, sizeof(sopts));
 	/* a snappy block can be a little larger than what it decodes to

@@ -1110,6 +1110,7 @@ struct api *api_new(const struct api_opts *opts)
 	a->rr_sample_limit = !opts->rr_sample_limit ? API_DEFAULT_RR_SAMPLE_LIMIT
 			     : opts->rr_sample_limit == UINT64_MAX ? 0 : opts->rr_sample_limit;
 	a->metrics = opts->metrics;
+	a->admin = opts->admin;
 	gettimeofday(&tv, NULL);
 	a->start_time = (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 	return a;
@@ -1149,6 +1150,9 @@ int api_register(struct api *a, struct http_server *s)
 		{ "/api/v1/targets", 0, handle_targets },
 		{ "/api/v1/rules", 0, handle_rules },
 		{ "/api/v1/alerts", 0, handle_rules },
+		{ "/api/v1/admin/tsdb/delete_series", O, api_handle_admin_delete_series },
+		{ "/api/v1/admin/tsdb/clean_tombstones", O, api_handle_admin_clean_tombstones },
+		{ "/api/v1/admin/tsdb/snapshot", O, api_handle_admin_snapshot },
 		{ "/api/v1/", P, handle_api_other },
 		{ "/write", O | HTTP_ROUTE_RAW_BODY, api_handle_influx_write },
 		{ "/api/v2/write", O | HTTP_ROUTE_RAW_BODY, api_handle_influx_write },

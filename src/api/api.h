@@ -30,6 +30,7 @@
 #ifndef VARVE_API_API_H
 #define VARVE_API_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,7 @@ struct api_opts {
 	uint64_t rr_sample_limit;       /* remote_read SAMPLES cap (API_DEFAULT_RR_SAMPLE_LIMIT
 					 * when 0; UINT64_MAX for none) */
 	struct selfmetrics *metrics;    /* counters to update and render, not owned; may be NULL */
+	bool admin;                     /* serve /api/v1/admin/tsdb/... (--enable-admin-api) */
 };
 
 /* A new API bound to opts->db; NULL when out of memory. Free with api_free

@@ -21,6 +21,7 @@ struct api {
 	uint64_t rr_sample_limit;    /* remote_read SAMPLES cap, 0: none */
 	struct selfmetrics *metrics; /* counters, not owned; may be NULL */
 	double start_time;           /* api_new time, Unix seconds (runtimeinfo) */
+	bool admin;                  /* --enable-admin-api: serve admin.c's endpoints */
 };
 
 /* Prometheus's error types (the "errorType" field). */
@@ -97,6 +98,14 @@ void api_handle_influx_query(struct http_request *req, struct http_response *res
  * OpenMetrics text. ctx is the struct api. */
 void api_handle_import_prometheus(struct http_request *req, struct http_response *resp,
 				  void *ctx);
+
+/* /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot} (admin.c).
+ * ctx is the struct api. */
+void api_handle_admin_delete_series(struct http_request *req, struct http_response *resp,
+				    void *ctx);
+void api_handle_admin_clean_tombstones(struct http_request *req, struct http_response *resp,
+				       void *ctx);
+void api_handle_admin_snapshot(struct http_request *req, struct http_response *resp, void *ctx);
 
 /* POST /api/v1/read (remote_read.c). ctx is the struct api. */
 void api_handle_read(struct http_request *req, struct http_response *resp, void *ctx);

@@ -26,8 +26,10 @@
  * index hands out copies of postings, series are resolved by id, samples
  * are decoded from copies of the chunks that overlap the range.
  */
+#define _GNU_SOURCE /* asprintf */
 #include "tsdb/db.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -49,6 +51,7 @@
 #include "util/arena.h"
 #include "util/log.h"
 #include "util/log.h"
+#include "tsdb/tombstone.h"
 #include "tsdb/wal.h"
 #include "util/buf.h"
 
@@ -111,6 +114,7 @@ struct db {
 	struct head *head;          /* the in-memory head, owned */
 	struct exemplars *ex;       /* exemplar ring, owned */
 	struct wal *wal;            /* write-ahead log, owned; NULL for a memory db */
+	struct tombstones *tomb;    /* deleted ranges by head series id, owned */
 	char *dir;                  /* data directory or NULL, owned */
 	int lock_fd;                /* DIR/lock with LOCK_EX held, or -1 */
 
@@ -230,10 +234,24 @@ static int replay_samples(void *ctx, const struct wal_sample *v, size_t n)
 	return 0;
 }
 
+static int replay_tombstones(void *ctx, const struct wal_tombstone *t, size_t n)
+{
+	struct replay *r = ctx;
+
+	for (size_t i = 0; i < n; i++) {
+		struct head_series *s = t[i].ref < r->cap ? r->map[t[i].ref] : NULL;
+
+		if (s && tomb_add(r->db->tomb, head_series_id(s), t[i].mint, t[i].maxt) < 0)
+			return TS_ERR_NOMEM;
+	}
+	return 0;
+}
+
 /* Open DIR/wal and replay it into the head. */
 static int open_wal(struct db *db, const struct db_opts *opts, struct ts_error *err)
 {
-	static const struct wal_replay_ops ops = { replay_series, replay_samples, NULL };
+	static const struct wal_replay_ops ops = { replay_series, replay_samples,
+						   replay_tombstones };
 	struct wal_opts wo = { 0 };
 	struct wal_replay_stats st;
 	struct replay r = { db, NULL, 0, 0, 0, INT64_MAX, INT64_MIN };
@@ -351,10 +369,12 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 	db->head = head_new(&ho);
 	db->ex = exemplars_new(opts && opts->max_exemplars ? opts->max_exemplars
 							   : DB_DEFAULT_MAX_EXEMPLARS);
-	if (!db->head || !db->ex) {
+	db->tomb = tomb_new();
+	if (!db->head || !db->ex || !db->tomb) {
 		ts_error_set(err, TS_ERR_NOMEM, "cannot open storage: out of memory");
 		goto fail;
 	}
+	head_set_tombstones(db->head, db->tomb);
 	if (dir && open_wal(db, opts, err) < 0)
 		goto fail;
 	if (db->blocks && bg_start(db) < 0) {
@@ -396,6 +416,7 @@ void db_close(struct db *db)
 	free(db->fam);
 	free(db->fmap);
 	wal_close(db->wal);
+	tomb_free(db->tomb);
 	bstore_free(db->blocks);
 	head_free(db->head);
 	pthread_rwlock_destroy(&db->trunc_lock);
@@ -863,6 +884,219 @@ void appender_rollback(struct appender *a)
 		appender_recycle(a);
 }
 
+/* ------------------------------------------------------------ deletes, snapshots */
+
+static int select_raw(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
+		      int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
+		      struct ts_error *err);
+static int drop_deleted(struct db *db, struct series_set *set, bool with_samples, size_t limit);
+
+int db_delete_series(struct db *db, const struct matcher *ms, size_t nms, int64_t mint,
+		     int64_t maxt, struct ts_error *err)
+{
+	struct head *h = db->head;
+	struct series_set set = { NULL, 0 };
+	struct wal_tombstone *tv = NULL;
+	struct querier *q;
+	uint32_t *refs = NULL;
+	struct buf b = BUF_INIT;
+	size_t nt = 0, nr = 0;
+	uint64_t lsn = 0;
+	int rc;
+
+	if (mint > maxt)
+		return 0;
+	/* every series with samples in range, in the head or in blocks */
+	q = db_querier(db);
+	if (!q)
+		return ts_error_set(err, TS_ERR_NOMEM, "cannot delete series: out of memory");
+	rc = select_raw(q, ms, nms, mint, maxt, true, 0, &set, err);
+	if (rc < 0) {
+		querier_free(q);
+		return rc;
+	}
+	rc = drop_deleted(db, &set, false, 0); /* what is deleted already needs nothing */
+	if (rc < 0)
+		goto out;
+	tv = malloc((set.n ? set.n : 1) * sizeof(*tv));
+	refs = malloc((set.n ? set.n : 1) * sizeof(*refs));
+	if (!tv || !refs) {
+		rc = TS_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < set.n; i++) {
+		/* a series only blocks hold gets a head entry to carry its ref */
+		struct head_series *s = head_get_or_create(h, &set.s[i].labels,
+							   labels_hash(&set.s[i].labels), NULL);
+		uint32_t id;
+
+		if (!s) {
+			rc = TS_ERR_NOMEM;
+			goto out;
+		}
+		id = head_series_id(s);
+		tv[nt].ref = id;
+		tv[nt].mint = mint;
+		tv[nt].maxt = maxt;
+		nt++;
+		if (db->wal && !wal_series_logged(db->wal, id)) {
+			refs[nr++] = id;
+			wal_enc_series(&b, id, head_series_labels(s));
+		}
+	}
+	if (!nt)
+		goto out;
+	if (db->wal) {
+		/* logged (and synced) before it takes effect */
+		wal_enc_tombstones(&b, tv, nt);
+		rc = buf_ok(&b) ? wal_write(db->wal, b.data, b.len, refs, nr, &lsn) : TS_ERR_NOMEM;
+		if (rc == 0)
+			rc = wal_sync(db->wal, lsn);
+		if (rc < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < nt && rc == 0; i++)
+		rc = tomb_add(db->tomb, tv[i].ref, mint, maxt);
+out:
+	series_set_release(&set);
+	querier_free(q);
+	free(tv);
+	free(refs);
+	buf_release(&b);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot delete series: %s", ts_strerror(rc));
+	return 0;
+}
+
+int db_clean_tombstones(struct db *db, struct ts_error *err)
+{
+	/* Head samples under tombstones are hidden on read and dropped when
+	 * the head is persisted; nothing to rewrite here yet. */
+	(void)db;
+	(void)err;
+	return 0;
+}
+
+/* Hard-link the tree src into dst (created). */
+static int link_tree(const char *src, const char *dst)
+{
+	DIR *d;
+	struct dirent *e;
+	int rc = 0;
+
+	if (mkdir(dst, 0755) < 0)
+		return TS_ERR_IO;
+	d = opendir(src);
+	if (!d)
+		return TS_ERR_IO;
+	while (rc == 0 && (e = readdir(d))) {
+		char *a = NULL, *b = NULL;
+		struct stat st;
+
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (asprintf(&a, "%s/%s", src, e->d_name) < 0)
+			a = NULL;
+		if (asprintf(&b, "%s/%s", dst, e->d_name) < 0)
+			b = NULL;
+		if (!a || !b)
+			rc = TS_ERR_NOMEM;
+		else if (lstat(a, &st) < 0)
+			rc = TS_ERR_IO;
+		else if (S_ISDIR(st.st_mode))
+			rc = link_tree(a, b);
+		else if (S_ISREG(st.st_mode) && link(a, b) < 0)
+			rc = TS_ERR_IO;
+		free(a);
+		free(b);
+	}
+	closedir(d);
+	return rc;
+}
+
+int db_snapshot(struct db *db, bool skip_head, char *name, size_t cap, struct ts_error *err)
+{
+	char *snaps = NULL, *dst = NULL;
+	char stamp[32];
+	struct timespec ts;
+	struct tm tm;
+	uint64_t rnd;
+	DIR *d = NULL;
+	struct dirent *e;
+	int rc = 0;
+
+	if (!db->dir)
+		return ts_error_set(err, TS_ERR_UNSUPPORTED,
+				    "cannot snapshot: the store has no data directory");
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	rnd = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)(uintptr_t)&ts ^ (uint64_t)getpid() ^
+	      (uint64_t)rand() << 16;
+	rnd *= 0x9e3779b97f4a7c15ULL;
+	snprintf(name, cap, "%s-%016" PRIx64, stamp, (uint64_t)(rnd & 0x7fffffffffffffffULL));
+	if (asprintf(&snaps, "%s/snapshots", db->dir) < 0)
+		snaps = NULL;
+	if (!snaps || asprintf(&dst, "%s/%s", snaps, name) < 0) {
+		free(snaps);
+		return ts_error_set(err, TS_ERR_NOMEM, "cannot snapshot: out of memory");
+	}
+	if ((mkdir(snaps, 0755) < 0 && errno != EEXIST) || mkdir(dst, 0755) < 0) {
+		rc = ts_error_set(err, TS_ERR_IO, "cannot create snapshot directory %s: %s", dst,
+				  strerror(errno));
+		goto out;
+	}
+	/* every block: a directory with a meta.json, not a temporary one */
+	d = opendir(db->dir);
+	if (!d) {
+		rc = ts_error_set(err, TS_ERR_IO, "cannot read %s: %s", db->dir, strerror(errno));
+		goto out;
+	}
+	while (rc == 0 && (e = readdir(d))) {
+		char *meta = NULL, *from = NULL, *to = NULL;
+		size_t len = strlen(e->d_name);
+		struct stat st;
+
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "wal") == 0 ||
+		    strcmp(e->d_name, "snapshots") == 0 ||
+		    (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0))
+			continue;
+		if (asprintf(&meta, "%s/%s/meta.json", db->dir, e->d_name) < 0)
+			meta = NULL;
+		if (meta && stat(meta, &st) == 0 && S_ISREG(st.st_mode)) {
+			if (asprintf(&from, "%s/%s", db->dir, e->d_name) < 0)
+				from = NULL;
+			if (asprintf(&to, "%s/%s", dst, e->d_name) < 0)
+				to = NULL;
+			rc = from && to ? link_tree(from, to) : TS_ERR_NOMEM;
+			if (rc < 0)
+				ts_error_set(err, rc, "cannot link block %s into the snapshot: %s",
+					     e->d_name, rc == TS_ERR_IO ? strerror(errno) : ts_strerror(rc));
+		}
+		free(meta);
+		free(from);
+		free(to);
+	}
+	if (rc == 0 && !skip_head && db->wal) {
+		/* the head as its log: the snapshot opens as a data directory */
+		char *w = NULL;
+
+		if (asprintf(&w, "%s/wal", dst) < 0)
+			w = NULL;
+		rc = w ? wal_snapshot(db->wal, w) : TS_ERR_NOMEM;
+		if (rc < 0)
+			ts_error_set(err, rc, "cannot link the write-ahead log into the snapshot: %s",
+				     ts_strerror(rc));
+		free(w);
+	}
+out:
+	if (d)
+		closedir(d);
+	free(snaps);
+	free(dst);
+	return rc;
+}
+
 /* ------------------------------------------------------------ metadata */
 
 const char *metric_type_name(enum metric_type t)
@@ -1065,6 +1299,8 @@ static bool covers_head(struct db *db, int64_t mint, int64_t maxt)
 	int64_t lo = __atomic_load_n(&db->min_time, __ATOMIC_RELAXED);
 	int64_t hi = __atomic_load_n(&db->max_time, __ATOMIC_RELAXED);
 
+	if (!tomb_empty(db->tomb))
+		return false; /* deleted series must not show in whole-index answers */
 	if (lo > hi) /* empty */
 		return true;
 	return mint <= lo && maxt >= hi;
@@ -1656,9 +1892,9 @@ static int block_part(struct querier *q, struct block *b, const struct matcher *
 	return rc;
 }
 
-int querier_select(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
-		   int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
-		   struct ts_error *err)
+static int select_raw(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
+		      int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
+		      struct ts_error *err)
 {
 	struct block **bl = NULL;
 	struct sel_ent *v = NULL;
@@ -1914,9 +2150,9 @@ static int blocks_labels(struct querier *q, const char *name, const struct match
 	return 0;
 }
 
-int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
-			int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
-			struct ts_error *err)
+static int label_names_raw(struct querier *q, const struct matcher *ms, size_t nms,
+			   int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
+			   struct ts_error *err)
 {
 	size_t nb;
 	int rc;
@@ -1937,9 +2173,9 @@ int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
 	return 0;
 }
 
-int querier_label_values(struct querier *q, const char *name, const struct matcher *ms,
-			 size_t nms, int64_t mint, int64_t maxt, size_t limit,
-			 struct strvec *out, struct ts_error *err)
+static int label_values_raw(struct querier *q, const char *name, const struct matcher *ms,
+			    size_t nms, int64_t mint, int64_t maxt, size_t limit,
+			    struct strvec *out, struct ts_error *err)
 {
 	size_t nb;
 	int rc;
@@ -1958,4 +2194,127 @@ int querier_label_values(struct querier *q, const char *name, const struct match
 	if (rc < 0)
 		return ts_error_set(err, rc, "cannot list label values: %s", ts_strerror(rc));
 	return 0;
+}
+
+/* ------------------------------------------------------------ tombstones on read */
+
+/*
+ * With tombstones, every read goes through the samples: head samples are
+ * filtered by head_series_samples, block samples here, by the ranges of
+ * the head series with the same labels (a delete creates one when only
+ * blocks hold the series).
+ */
+
+/* Drop deleted samples of set's series, then series left empty; keep the
+ * samples only when with_samples; cut to limit. */
+static int drop_deleted(struct db *db, struct series_set *set, bool with_samples, size_t limit)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < set->n; i++) {
+		struct series *o = &set->s[i];
+		struct head_series *hs = head_get(db->head, &o->labels, labels_hash(&o->labels));
+		struct tomb_range *r = NULL;
+		long nr = hs ? tomb_get(db->tomb, head_series_id(hs), &r) : 0;
+
+		if (nr < 0)
+			return (int)nr;
+		if (nr > 0)
+			o->n = tomb_filter(r, (size_t)nr, o->t, o->v, o->n);
+		free(r);
+		if (!o->n || (limit && w >= limit)) {
+			free(o->t);
+			free(o->v);
+			continue;
+		}
+		if (!with_samples) {
+			free(o->t);
+			free(o->v);
+			o->t = NULL;
+			o->v = NULL;
+			o->n = 0;
+		}
+		set->s[w++] = *o;
+	}
+	set->n = w;
+	return 0;
+}
+
+int querier_select(struct querier *q, const struct matcher *ms, size_t nms, int64_t mint,
+		   int64_t maxt, bool with_samples, size_t limit, struct series_set *out,
+		   struct ts_error *err)
+{
+	int rc;
+
+	if (tomb_empty(q->db->tomb))
+		return select_raw(q, ms, nms, mint, maxt, with_samples, limit, out, err);
+	rc = select_raw(q, ms, nms, mint, maxt, true, 0, out, err);
+	if (rc < 0)
+		return rc;
+	rc = drop_deleted(q->db, out, with_samples, limit);
+	if (rc < 0) {
+		series_set_release(out);
+		return ts_error_set(err, rc, "cannot select series: %s", ts_strerror(rc));
+	}
+	return 0;
+}
+
+/* Label names (name == NULL) or values of name over what is not deleted. */
+static int labels_undeleted(struct querier *q, const char *name, const struct matcher *ms,
+			    size_t nms, int64_t mint, int64_t maxt, size_t limit,
+			    struct strvec *out, struct ts_error *err)
+{
+	struct series_set set;
+	struct ptrset ps = { 0 };
+	int rc = querier_select(q, ms, nms, mint, maxt, false, 0, &set, err);
+
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < set.n && rc == 0; i++) {
+		const struct labels *ls = &set.s[i].labels;
+
+		if (!name) {
+			for (size_t j = 0; j < ls->n && rc == 0; j++)
+				rc = ptrset_add(&ps, ls->v[j].name);
+		} else {
+			const char *val = labels_get(ls, name);
+
+			if (val)
+				rc = ptrset_add(&ps, val);
+		}
+	}
+	series_set_release(&set);
+	if (rc == 0)
+		rc = ptrset_detach(&ps, limit, out);
+	else
+		free(ps.slot);
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot list labels: %s", ts_strerror(rc));
+	return 0;
+}
+
+int querier_label_names(struct querier *q, const struct matcher *ms, size_t nms,
+			int64_t mint, int64_t maxt, size_t limit, struct strvec *out,
+			struct ts_error *err)
+{
+	if (tomb_empty(q->db->tomb))
+		return label_names_raw(q, ms, nms, mint, maxt, limit, out, err);
+	out->v = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	return labels_undeleted(q, NULL, ms, nms, mint, maxt, limit, out, err);
+}
+
+int querier_label_values(struct querier *q, const char *name, const struct matcher *ms,
+			 size_t nms, int64_t mint, int64_t maxt, size_t limit,
+			 struct strvec *out, struct ts_error *err)
+{
+	if (tomb_empty(q->db->tomb))
+		return label_values_raw(q, name, ms, nms, mint, maxt, limit, out, err);
+	out->v = NULL;
+	out->n = 0;
+	if (mint > maxt)
+		return 0;
+	return labels_undeleted(q, name, ms, nms, mint, maxt, limit, out, err);
 }

@@ -133,6 +133,31 @@ struct metadata_entry {
 int db_metadata(struct db *db, const char *metric, size_t limit, size_t limit_per_metric,
 		struct metadata_entry **out, size_t *n);
 
+/* ------------------------------------------------------- deletes, snapshots */
+
+/*
+ * Delete the samples in [mint, maxt] of every head series matching ms
+ * (nms may be 0: all): a tombstone per series, logged in the WAL before
+ * it takes effect, so that queries, series and label lookups no longer
+ * see those samples (a series left without samples disappears). Returns
+ * 0 or a negative ts_err (err filled).
+ */
+int db_delete_series(struct db *db, const struct matcher *ms, size_t nms, int64_t mint,
+		     int64_t maxt, struct ts_error *err);
+
+/* Reclaim what deleted samples occupy (head tombstones stay in effect
+ * until the head is persisted). Returns 0 or a negative ts_err. */
+int db_clean_tombstones(struct db *db, struct ts_error *err);
+
+/*
+ * Hard-link every block into DIR/snapshots/<name>/ and, unless
+ * skip_head, the write-ahead log into its wal/ (so the snapshot opens
+ * as a data directory with everything acknowledged so far). name gets
+ * "<UTC time>-<16 hex digits>" as Prometheus names snapshots. Returns 0
+ * or a negative ts_err (TS_ERR_UNSUPPORTED for a memory-only store).
+ */
+int db_snapshot(struct db *db, bool skip_head, char *name, size_t cap, struct ts_error *err);
+
 /* ------------------------------------------------------------- reading */
 
 struct querier;

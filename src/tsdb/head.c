@@ -38,6 +38,7 @@
 
 #include "tsdb/chunk_xor.h"
 #include "tsdb/head_ooo.h"
+#include "tsdb/tombstone.h"
 
 #define PAGE_BITS 14
 #define PAGE_SIZE ((size_t)1 << PAGE_BITS)
@@ -89,6 +90,7 @@ struct head {
 	size_t bytes;                    /* series + chunk bytes (atomic) */
 	struct symtab *syms;             /* interned strings, owned */
 	struct index *ix;                /* postings, owned */
+	struct tombstones *tomb;         /* deleted ranges by series id, not owned; may be NULL */
 };
 
 static void add_bytes(struct head *h, long delta)
@@ -781,8 +783,9 @@ out:
 	return n;
 }
 
-long head_series_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
-			 int64_t **tout, double **vout)
+/* head_series_samples before tombstones: in-order and out-of-order merged. */
+static long merged_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			   int64_t **tout, double **vout)
 {
 	long n = inorder_samples(h, s, mint, maxt, tout, vout), k;
 	int64_t *ot = NULL, *mt = NULL;
@@ -905,4 +908,40 @@ bool head_series_truncate(struct head *h, struct head_series *s,
 	if (k)
 		__atomic_sub_fetch(&h->nchunks, k, __ATOMIC_RELAXED);
 	return empty;
+}
+
+void head_set_tombstones(struct head *h, struct tombstones *t)
+{
+	h->tomb = t;
+}
+
+long head_series_samples(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			 int64_t **tout, double **vout)
+{
+	struct tomb_range *r = NULL;
+	int64_t *t = NULL;
+	double *v = NULL;
+	long nr, n;
+
+	if (tomb_empty(h->tomb) || (nr = tomb_get(h->tomb, s->id, &r)) == 0)
+		return merged_samples(h, s, mint, maxt, tout, vout);
+	if (tout) {
+		*tout = NULL;
+		*vout = NULL;
+	}
+	if (nr < 0)
+		return nr;
+	/* deleted ranges: read everything in range, then drop what they cover */
+	n = merged_samples(h, s, mint, maxt, &t, &v);
+	if (n > 0)
+		n = (long)tomb_filter(r, (size_t)nr, t, v, (size_t)n);
+	free(r);
+	if (n <= 0 || !tout) {
+		free(t);
+		free(v);
+		return n > 0 ? 1 : n;
+	}
+	*tout = t;
+	*vout = v;
+	return n;
 }

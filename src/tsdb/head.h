@@ -174,6 +174,15 @@ bool head_series_truncate(struct head *h, struct head_series *s,
 /* Counters. */
 uint64_t head_num_chunks(struct head *h);
 
+struct tombstones;
+
+/*
+ * Deleted ranges (tombstone.h, keyed by series id) that
+ * head_series_samples honours from now on: samples inside them are not
+ * returned and do not count. t is not owned; NULL turns this off.
+ */
+void head_set_tombstones(struct head *h, struct tombstones *t);
+
 /* Approximate heap bytes of series, chunks, index and symbols. */
 size_t head_bytes(struct head *h);
 

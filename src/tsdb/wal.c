@@ -1303,3 +1303,53 @@ out:
 	pthread_mutex_unlock(&w->ckpt_lock);
 	return rc;
 }
+
+int wal_snapshot(struct wal *w, const char *dst)
+{
+	struct listing l;
+	uint32_t seg;
+	int rc;
+
+	pthread_mutex_lock(&w->ckpt_lock);
+	rc = wal_cut(w, &seg);
+	if (rc == 0)
+		rc = list_dir(w, &l);
+	if (rc < 0)
+		goto out;
+	if (mkdir(dst, 0755) < 0) {
+		rc = TS_ERR_IO;
+		goto out_list;
+	}
+	for (size_t i = 0; i <= l.nsegs && rc == 0; i++) {
+		char name[32], *from, *to;
+		size_t n = strlen(dst) + sizeof(name) + 2;
+
+		if (i == l.nsegs) {
+			if (!l.have_ckpt)
+				break;
+			snprintf(name, sizeof(name), CKPT_PREFIX "%08" PRIu32, l.ckpt);
+		} else {
+			if (l.segs[i] > seg || (l.have_ckpt && l.segs[i] <= l.ckpt))
+				continue;
+			seg_name(name, sizeof(name), l.segs[i]);
+		}
+		from = path_of(w, name);
+		to = malloc(n);
+		if (!from || !to) {
+			rc = TS_ERR_NOMEM;
+		} else {
+			snprintf(to, n, "%s/%s", dst, name);
+			if (link(from, to) < 0)
+				rc = TS_ERR_IO;
+		}
+		free(from);
+		free(to);
+	}
+	if (rc == 0)
+		rc = fsync_dir(dst);
+out_list:
+	free(l.segs);
+out:
+	pthread_mutex_unlock(&w->ckpt_lock);
+	return rc;
+}

@@ -227,4 +227,13 @@ int wal_cut(struct wal *w, uint32_t *seg);
 int wal_checkpoint(struct wal *w, uint32_t upto, int64_t mint_kept,
 		   bool (*keep)(void *ctx, uint32_t ref), void *ctx);
 
+/*
+ * Close the current segment and hard-link the checkpoint and every closed
+ * segment into directory dst (created; must not exist and must be on the
+ * same file system), so that dst is a WAL of everything written before
+ * the call. Not concurrent with wal_checkpoint. Returns 0 or a negative
+ * ts_err.
+ */
+int wal_snapshot(struct wal *w, const char *dst);
+
 #endif

@@ -2,7 +2,11 @@
 """Restarts read the write-ahead log back: everything written before a clean
 stop is there again (in-order, out-of-order and backfilled samples), and a
 data directory whose WAL segment was cut short or has garbage at its end
-still starts, with the loss reported in the log."""
+still starts, with the loss reported in the log. Deletes through the admin
+API (tombstones) survive restarts and hide series from the label APIs;
+snapshots open as data directories."""
+
+import json
 
 import os
 import sys
@@ -144,7 +148,83 @@ def body(r):
                  "the record before the garbage")
     r.case("garbage tail cut, the record before it kept", garbage_reported)
     r.case("dataset intact after both repairs", check_dataset, v4)
+    r.case("admin API off by default", admin_disabled, v4)
     r.case("stop", lambda: check_eq(v4.stop(), 0, "exit status"))
+
+    v5 = lib.start_varve(["--enable-admin-api"], data_dir=data_dir)
+    r.add_log(v5)
+    r.case("delete_series: a range of one series, all of another", delete, v5)
+    r.case("deleted samples and series are gone", check_deleted, v5)
+    snap = {}
+    r.case("snapshot", snapshot, v5, data_dir, snap)
+    r.case("stop", lambda: check_eq(v5.stop(), 0, "exit status"))
+    v6 = lib.start_varve(data_dir=data_dir)
+    r.add_log(v6)
+    r.case("deletes survive a restart", check_deleted, v6)
+    r.case("stop", lambda: check_eq(v6.stop(), 0, "exit status"))
+    if snap.get("dir"):
+        v7 = lib.start_varve(data_dir=snap["dir"])
+        r.add_log(v7)
+        r.case("the snapshot opens with the data of its time", check_deleted, v7)
+        r.case("stop", lambda: check_eq(v7.stop(), 0, "exit status"))
+
+
+def admin(v, path, params=()):
+    return lib.http("POST", lib.url_with(v.url, "/api/v1/admin/tsdb/" + path, list(params)))
+
+
+def admin_disabled(v):
+    st, _, body = admin(v, "delete_series", [("match[]", "e2e_wal_ooo")])
+    check_eq(st, 503, "status without --enable-admin-api")
+    doc = json.loads(body)
+    check_eq((doc["errorType"], doc["error"]), ("unavailable", "admin APIs disabled"),
+             "error")
+
+
+def delete(v):
+    st, _, body = admin(v, "delete_series", [])
+    check_eq(st, 400, "no match[] (%r)" % body)
+    check("no match[] parameter provided" in body.decode(), "error text %r" % body)
+    # samples 1..10 of the out-of-order series
+    st, _, body = admin(v, "delete_series", [
+        ("match[]", "e2e_wal_ooo"), ("start", "%.3f" % ((T0 + 1000) / 1000)),
+        ("end", "%.3f" % ((T0 + 10000) / 1000))])
+    check_eq(st, 204, "delete a range (%r)" % body)
+    # the whole backfilled series
+    st, _, body = admin(v, "delete_series", [("match[]", '{__name__="e2e_wal_backfill"}')])
+    check_eq(st, 204, "delete a series (%r)" % body)
+    st, _, body = admin(v, "clean_tombstones")
+    check_eq(st, 204, "clean_tombstones (%r)" % body)
+
+
+def check_deleted(v):
+    got = samples(v, "e2e_wal_ooo", T0 + 31000, 60)
+    check_eq(list(got.values()), [[(T0 + i * 1000, str(i)) for i in range(11, 31)]],
+             "out-of-order series after deleting 1..10")
+    got = samples(v, "e2e_wal_backfill", OLD + 50 * 60000, 3600)
+    check_eq(got, {}, "deleted series")
+    names = lib.api_data(v.url, "/api/v1/label/__name__/values")
+    check("e2e_wal_backfill" not in names, "deleted series in label values: %r" % names)
+    check("e2e_wal_ooo" in names, "partly deleted series missing: %r" % names)
+    ser = lib.api_data(v.url, "/api/v1/series", [("match[]", "e2e_wal_backfill")])
+    check_eq(ser, [], "series of a deleted series")
+    got = samples(v, "e2e_wal_inorder", T0 + 60 * 15000, 3600)
+    check_eq(len(got), 3, "untouched series")
+
+
+def snapshot(v, data_dir, snap):
+    st, _, body = admin(v, "snapshot", [("skip_head", "maybe")])
+    check_eq(st, 400, "bad skip_head (%r)" % body)
+    st, _, body = admin(v, "snapshot")
+    check_eq(st, 200, "snapshot (%r)" % body)
+    doc = json.loads(body)
+    check_eq(doc["status"], "success", "status")
+    name = doc["data"]["name"]
+    check(len(name) == 33 and name[8] == "T" and name[15] == "Z" and name[16] == "-",
+          "name %r" % name)
+    d = os.path.join(data_dir, "snapshots", name)
+    check(os.path.isdir(os.path.join(d, "wal")), "no wal/ in the snapshot %s" % d)
+    snap["dir"] = d
 
 
 if __name__ == "__main__":

@@ -570,6 +570,55 @@ START_TEST(test_wal_db_restart_with_out_of_order)
 }
 END_TEST
 
+START_TEST(test_wal_tombstones_hide_and_survive)
+{
+	char dir[256];
+	struct ts_error err;
+	struct db *db;
+	struct matcher m;
+	int64_t t[100];
+	double v[100];
+
+	tmp_dir(dir, sizeof(dir));
+	db = db_open(dir, NULL, &err);
+	ck_assert_msg(db != NULL, "%s", err.msg);
+	for (int i = 0; i < 50; i++) {
+		ck_assert_int_eq(add1(db, "keep", i * 10, i), 0);
+		ck_assert_int_eq(add1(db, "gone", i * 10, i), 0);
+	}
+	ck_assert_int_eq(matcher_init(&m, MATCHER_EQ, "__name__", "keep", NULL), 0);
+	ck_assert_int_eq(db_delete_series(db, &m, 1, 100, 199, &err), 0);
+	ck_assert_int_eq(db_delete_series(db, &m, 1, 150, 250, &err), 0); /* overlaps */
+	matcher_release(&m);
+	ck_assert_int_eq(matcher_init(&m, MATCHER_EQ, "__name__", "gone", NULL), 0);
+	ck_assert_int_eq(db_delete_series(db, &m, 1, INT64_MIN, INT64_MAX, &err), 0);
+	matcher_release(&m);
+	for (int round = 0; round < 2; round++) {
+		struct querier *q = db_querier(db);
+		struct strvec sv;
+		size_t n = read_all(db, "keep", t, v, 100);
+
+		ck_assert_uint_eq(n, 50 - 16); /* 100..250 held 16 samples */
+		ck_assert_int_eq(t[9], 90);
+		ck_assert_int_eq(t[10], 260);
+		ck_assert_uint_eq(read_all(db, "gone", t, v, 100), 0);
+		ck_assert_int_eq(querier_label_values(q, "__name__", NULL, 0, INT64_MIN, INT64_MAX,
+						      0, &sv, &err), 0);
+		ck_assert_uint_eq(sv.n, 1);
+		ck_assert_str_eq(sv.v[0], "keep");
+		strvec_release(&sv);
+		querier_free(q);
+		/* written again into the deleted range: hidden too (as Prometheus's
+		 * head does until compaction) - and after a restart */
+		db_close(db);
+		db = db_open(dir, NULL, &err);
+		ck_assert_msg(db != NULL, "%s", err.msg);
+	}
+	db_close(db);
+	rm_tree(dir);
+}
+END_TEST
+
 static Suite *wal_suite(void)
 {
 	Suite *s = suite_create("wal");
@@ -584,6 +633,7 @@ static Suite *wal_suite(void)
 	tcase_add_test(tc, test_wal_group_commit);
 	tcase_add_test(tc, test_wal_checkpoint);
 	tcase_add_test(tc, test_wal_db_restart_with_out_of_order);
+	tcase_add_test(tc, test_wal_tombstones_hide_and_survive);
 	suite_add_tcase(s, tc);
 	return s;
 }
