@@ -19,6 +19,9 @@
  *   GET /api/v1/rules, alerts, targets  empty (varve has no rules or scrapes)
  *   GET|POST /api/v1/query_exemplars  empty list (no exemplars kept yet)
  *   OPTIONS /api/v1/...               CORS preflight (204)
+ *   POST /write, /api/v2/write        InfluxDB line protocol 1.x and 2.x (influx.c;
+ *                                     also under /influx/), InfluxDB's error shapes
+ *   GET|HEAD /ping, GET|POST /query   InfluxDB health check, SHOW/CREATE DATABASE
  *   GET /-/healthy, /-/ready          liveness and readiness
  *   GET /metrics                      self-metrics, text exposition format
  *

@@ -29,7 +29,9 @@
 #include <strings.h>
 #include <zlib.h>
 
+#include "api/selfmetrics.h"
 #include "ingest/line_protocol.h"
+#include "ingest/remote_write.h"
 #include "tsdb/db.h"
 #include "util/arena.h"
 
@@ -220,6 +222,16 @@ void api_handle_influx_write(struct http_request *req, struct http_response *res
 
 	lp_write(api->db, body, len, &opts, &res);
 	free(inflated);
+	if (res.rejected) {
+		/* the rejected-samples counter of /metrics, by reason */
+		struct rw_result rr;
+
+		memset(&rr, 0, sizeof(rr));
+		rr.rejected[RW_REASON_OUT_OF_ORDER] = res.out_of_order;
+		rr.rejected[RW_REASON_DUPLICATE] = res.duplicate;
+		rr.rejected[RW_REASON_STORAGE] = res.rejected - res.out_of_order - res.duplicate;
+		selfmetrics_add_write(api->metrics, &rr);
+	}
 	if (res.status == 204) {
 		resp->status = 204;
 		return;

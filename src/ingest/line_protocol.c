@@ -883,6 +883,10 @@ static void store_point(struct lp_store *st, const struct lp_point *pt)
 			continue;
 		}
 		res->rejected++;
+		if (rc == TS_ERR_OUT_OF_ORDER)
+			res->out_of_order++;
+		else if (rc == TS_ERR_DUPLICATE)
+			res->duplicate++;
 		if (rc == TS_ERR_OUT_OF_ORDER || rc == TS_ERR_DUPLICATE) {
 			char lbuf[300];
 

@@ -130,7 +130,9 @@ struct lp_result {
 	uint64_t bad_lines;       /* lines that did not parse */
 	uint64_t samples_written; /* samples stored */
 	uint64_t strings_skipped; /* string fields skipped */
-	uint64_t rejected;        /* samples not stored (labels, order, duplicate, storage) */
+	uint64_t rejected;        /* samples not stored, all reasons */
+	uint64_t out_of_order;    /* of which older than their series' newest sample */
+	uint64_t duplicate;       /* of which another value at a stored timestamp */
 };
 
 /*

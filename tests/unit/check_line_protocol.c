@@ -470,6 +470,8 @@ START_TEST(test_line_protocol_write_out_of_order_reported)
 	write_lp(db, "m v=1 2000000\nm v=2 2000000\n", LP_NS, NULL, &res);
 	ck_assert_int_eq(res.status, 400);
 	ck_assert_uint_eq(res.rejected, 1);
+	ck_assert_uint_eq(res.duplicate, 1);
+	ck_assert_uint_eq(res.out_of_order, 0);
 	ck_assert_uint_eq(res.samples_written, 1);
 	ck_assert_msg(strstr(res.msg, "partial write: duplicate sample for series") != NULL,
 		      "%s", res.msg);
