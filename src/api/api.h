@@ -17,7 +17,7 @@
  *   GET /api/v1/status/tsdb           head and cardinality statistics
  *   GET /api/v1/status/runtimeinfo    process facts in Prometheus's shape
  *   GET /api/v1/rules, alerts, targets  empty (varve has no rules or scrapes)
- *   GET|POST /api/v1/query_exemplars  empty list (no exemplars kept yet)
+ *   GET|POST /api/v1/query_exemplars  exemplars kept from remote_write (exemplars.c)
  *   OPTIONS /api/v1/...               CORS preflight (204)
  *   POST /write, /api/v2/write        InfluxDB line protocol 1.x and 2.x (influx.c;
  *                                     also under /influx/), InfluxDB's error shapes

@@ -83,8 +83,6 @@ void api_handle_query(struct http_request *req, struct http_response *resp, void
 void api_handle_query_range(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_format_query(struct http_request *req, struct http_response *resp, void *ctx);
 void api_handle_parse_query(struct http_request *req, struct http_response *resp, void *ctx);
-void api_handle_query_exemplars(struct http_request *req, struct http_response *resp,
-				void *ctx);
 /* query_exemplars from the exemplar store (exemplars.c) */
 void api_handle_exemplars(struct http_request *req, struct http_response *resp, void *ctx);
 

@@ -1,6 +1,6 @@
 /*
  * query.c - the PromQL endpoints of the HTTP API: query, query_range,
- * format_query, parse_query, query_exemplars.
+ * format_query, parse_query (query_exemplars is exemplars.c).
  *
  * Parameters and error texts follow Prometheus's API; evaluation is the
  * engine's (promql/engine.h). Engine errors map to error types as
@@ -342,40 +342,4 @@ void api_handle_parse_query(struct http_request *req, struct http_response *resp
 	jw_raw(&j, out);
 	api_success_end(resp, &j, NULL, 0, NULL, 0);
 	free(out);
-}
-
-/*
- * varve keeps no exemplars yet: validate the parameters as Prometheus does
- * and answer an empty list, which is what Grafana needs at start-up.
- */
-void api_handle_query_exemplars(struct http_request *req, struct http_response *resp,
-				void *ctx)
-{
-	struct pql_node *root = NULL;
-	struct ts_error err;
-	struct jw j;
-	int64_t start, end;
-	int rc;
-
-	(void)ctx;
-	if (!api_method_ok(req, resp, true))
-		return;
-	if (!api_time_param(req, resp, "start", PARAM_MIN_TIME_MS, true, &start) ||
-	    !api_time_param(req, resp, "end", PARAM_MAX_TIME_MS, true, &end))
-		return;
-	if (end < start) {
-		api_error(resp, API_ERR_BAD_DATA, "end timestamp must not be before start timestamp");
-		return;
-	}
-	ts_error_clear(&err);
-	rc = pql_parse(query_text(req), req->arena, &root, &err);
-	if (rc) {
-		api_error(resp, api_errtype_of(rc), "%s", err.msg[0] ? err.msg : ts_strerror(rc));
-		return;
-	}
-	pql_ast_release(root);
-	api_success_begin(resp, &j);
-	jw_arr_begin(&j);
-	jw_arr_end(&j);
-	api_success_end(resp, &j, NULL, 0, NULL, 0);
 }
