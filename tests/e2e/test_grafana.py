@@ -162,6 +162,15 @@ def case_escaped_label(v, p):
     b = ok(v, "GET", "/api/v1/label/instance/values", [])
     check(b, "no instance values")
     check_eq(a, b, "U__instance vs instance")
+    t = compat.END_MS - 30000
+    for s in (v, p):    # both, so that later comparisons still hold
+        st, _, _ = lib.remote_write(s.url, lib.write_request(
+            [({"__name__": "e2e_escape", "k_x": "v1", "job": "api"}, [(1.0, t)])]))
+        check(st in (200, 204), "write -> %d" % st)
+    want = ok(v, "GET", "/api/v1/label/k_x/values", [])
+    check_eq(want, ["v1"], "values of k_x")
+    for esc in ("U__k__x", "U__k_5f_x", "U__k_5F_x"):
+        check_eq(ok(v, "GET", "/api/v1/label/%s/values" % esc, []), want, esc)
 
 
 # ------------------------------------------------------------ every call, GET and POST
