@@ -209,6 +209,50 @@ def case_sample_limit(v):
     check_eq(st, 200, "SAMPLES under the limit")
 
 
+def hinted_request(queries, accepted):
+    """A ReadRequest whose queries carry ReadHints, as Prometheus sends
+    them (step, func, start, end, grouping, by, range)."""
+    out = b""
+    for start, end, matchers in queries:
+        q = lib.pb_varint(1, start) + lib.pb_varint(2, end)
+        for name, op, value in matchers:
+            q += lib.pb_bytes(3, lib.pb_varint(1, lib.MATCH_TYPES[op]) +
+                              lib.pb_bytes(2, name) + lib.pb_bytes(3, value))
+        hints = (lib.pb_varint(1, 15000) + lib.pb_bytes(2, "rate") +
+                 lib.pb_varint(3, start) + lib.pb_varint(4, end) +
+                 lib.pb_bytes(5, "instance") + lib.pb_varint(6, 1) +
+                 lib.pb_varint(7, 300000))
+        q += lib.pb_bytes(4, hints)
+        out += lib.pb_bytes(1, q)
+    return out + lib.pb_packed_varints(2, accepted)
+
+
+def case_matchers_and_hints(v, p):
+    """Every matcher type, several queries, hints: both servers answer
+    the samples written, per query, in query order."""
+    m = [("__name__", "=", "e2e_rrc_value"), ("job", "!=", "other"),
+         ("instance", "=~", "host-0[0-7]"), ("instance", "!~", "host-0[2-4]")]
+    queries = [(START + 10 * STEP, START + 40 * STEP - 1, m),
+               (START, END, [("instance", "=", "host-11"), ("job", "=~", "rr.")])]
+    body = hinted_request(queries, [0])
+    for s in (v, p):
+        st, _, raw = lib.http("POST", s.url + "/api/v1/read", lib.snappy_encode(body),
+                              READ_HEADERS)
+        check_eq(st, 200, "%s: status (%r)" % (s.kind, raw[:200]))
+        got = lib.decode_read_response(lib.snappy_decode(raw))
+        check_eq(len(got), 2, "%s: results" % s.kind)
+        for i, (start, end, _) in enumerate(queries):
+            want = expected(start, end)
+            if i == 0:
+                want = {k: x for k, x in want.items()
+                        if dict(k)["instance"] in ("host-00", "host-01", "host-05",
+                                                   "host-06", "host-07")}
+            else:
+                want = {k: x for k, x in want.items() if dict(k)["instance"] == "host-11"}
+            check_eq({tuple(sorted(lab)): pts for lab, pts in got[i]}, want,
+                     "%s: query %d" % (s.kind, i))
+
+
 def body(r):
     v = lib.start_varve(["--remote-read.max-bytes-in-frame=%d" % FRAME_BYTES,
                          "--remote-read.sample-limit=%d" % SAMPLE_LIMIT])
@@ -221,6 +265,7 @@ def body(r):
     r.case("whole range: same samples both ways", case_same, v, p, START, END)
     r.case("window inside chunks: same samples both ways", case_same, v, p,
            START + 130 * STEP + 7, END - 200 * STEP - 3)
+    r.case("four matcher types, two queries, hints", case_matchers_and_hints, v, p)
     r.case("varve ships its stored chunks", case_stored_chunks, v)
     r.case("varve trims boundary chunks to the window", case_trimmed, v)
     r.case("frames within --remote-read.max-bytes-in-frame", case_frames, v)
