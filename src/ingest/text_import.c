@@ -92,7 +92,7 @@ static void bad_line(struct ti_state *st, const char *fmt, ...)
 static void bad_line(struct ti_state *st, const char *fmt, ...)
 {
 	struct ti_result *res = st->res;
-	char why[200], text[MSG_LINE_MAX + 1], shown[240];
+	char why[200], text[MSG_LINE_MAX + 1], shown[240], clean[200];
 	struct rw_sbuf sb;
 	size_t n = st->line_len < MSG_LINE_MAX ? st->line_len : MSG_LINE_MAX;
 	va_list ap;
@@ -103,6 +103,9 @@ static void bad_line(struct ti_state *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	/* the reason may quote raw bytes (labels_validate's messages) */
+	rw_sb_init(&sb, clean, sizeof(clean));
+	rw_sb_add_clean(&sb, why, false);
 	memcpy(text, st->line, n);
 	text[n] = '\0';
 	rw_sb_init(&sb, shown, sizeof(shown));
@@ -112,7 +115,7 @@ static void bad_line(struct ti_state *st, const char *fmt, ...)
 	if (res->status < 400) {
 		res->status = 400;
 		snprintf(res->msg, sizeof(res->msg), "line %zu: %.199s: \"%.239s\"", st->lineno,
-			 why, shown);
+			 clean, shown);
 	}
 }
 

@@ -5,7 +5,7 @@
 set -eu
 : "${top_srcdir:=.}" "${top_builddir:=.}"
 status=0
-for target in remote_write remote_write_v2 line_proto chunk_roundtrip promql_parse promql_eval; do
+for target in remote_write remote_write_v2 text_import line_proto chunk_roundtrip promql_parse promql_eval; do
 	dir="$top_srcdir/tests/fuzz/corpus/$target"
 	bin="$top_builddir/tests/fuzz/fuzz_$target"
 	set -- "$dir"/*
