@@ -38,6 +38,7 @@ struct config {
 	size_t rw_max_decoded;     /* --remote-write.max-decoded-bytes */
 	size_t rr_max_frame;       /* --remote-read.max-bytes-in-frame */
 	uint64_t rr_sample_limit;  /* --remote-read.sample-limit (UINT64_MAX: none) */
+	size_t max_exemplars;      /* --storage.exemplars.max */
 	int64_t lookback_ms;       /* --query.lookback-delta */
 	int64_t timeout_ms;        /* --query.timeout */
 	int64_t max_samples;       /* --query.max-samples */
@@ -73,6 +74,7 @@ static const struct flag_doc {
 	{ "wal-sync-interval", "DURATION", "1s", "fsync interval of --wal-sync=periodic" },
 	{ "retention.time", "DURATION", "15d", "blocks wholly older than this (behind the newest sample) are deleted" },
 	{ "retention.size", "BYTES", "0", "the oldest blocks are deleted while blocks take more than this (KiB/MiB/GiB suffixes, at most 1 TiB; 0: no limit)" },
+	{ "storage.exemplars.max", "N", "100000", "exemplars kept in memory for query_exemplars, over all series (the oldest are dropped first)" },
 	{ "storage.block-duration", "DURATION", "2h", "time range of a block cut from the head (for tests; compaction merges up to 10% of retention)" },
 	{ "enable-admin-api", NULL, NULL, "serve /api/v1/admin/tsdb/{delete_series,clean_tombstones,snapshot}" },
 	{ "log.level", "LEVEL", "info", "least severe log level written: debug, info, warn, error" },
@@ -205,6 +207,12 @@ static void apply_flag(struct config *c, const char *name, const char *val)
 			c->wal_sync = 2;
 		else
 			bad_flag("invalid --wal-sync %s: want batch, periodic or none", val);
+	} else if (strcmp(name, "storage.exemplars.max") == 0) {
+		errno = 0;
+		n = strtoll(val, &end, 10);
+		if (errno || *end || end == val || n <= 0 || n > 100000000)
+			bad_flag("invalid --storage.exemplars.max %s: want 1 to 100000000", val);
+		c->max_exemplars = (size_t)n;
 	} else if (strcmp(name, "storage.block-duration") == 0) {
 		if (param_parse_prom_duration(val, &c->block_ms, &err) || c->block_ms <= 0)
 			bad_flag("invalid --storage.block-duration %s: %s", val,
@@ -334,6 +342,7 @@ int main(int argc, char **argv)
 	dopts.block_duration_ms = cfg.block_ms;
 	dopts.retention_ms = cfg.retention_ms;
 	dopts.retention_bytes = cfg.retention_bytes;
+	dopts.max_exemplars = cfg.max_exemplars;
 	db = db_open(cfg.data_dir, &dopts, &err);
 	if (!db) {
 		log_msg(LOG_ERROR, "cannot open data directory", "data_dir=%s err=%s",

@@ -365,6 +365,27 @@ def case_exemplars_held(v, p):
     check_eq(got, [], "exemplars of a series without any")
 
 
+def case_exemplars_bounded(r):
+    """--storage.exemplars.max bounds the ring: the oldest go first."""
+    v2 = lib.start_varve(["--storage.exemplars.max=3"])
+    r.add_log(v2)
+    try:
+        t0 = compat.END_MS - 120000
+        ts = lib.pb_timeseries([("__name__", "e2e_ex_bounded"), ("job", "api")],
+                               [(1.0, t0)])
+        for k in range(5):
+            ts += lib.pb_bytes(3, exemplar_pb([("trace_id", "t%d" % k)], k, t0 + k * 1000))
+        st, _, b = lib.remote_write(v2.url, lib.pb_bytes(1, ts))
+        check(st in (200, 204), "remote write -> %d %r" % (st, b[:200]))
+        got = ok(v2, "GET", "/api/v1/query_exemplars",
+                 [("query", "e2e_ex_bounded"), ("start", str(t0 - 1000)),
+                  ("end", str(t0 + 60000))])
+        check_eq([e["labels"]["trace_id"] for e in got[0]["exemplars"]],
+                 ["t2", "t3", "t4"], "exemplars kept")
+    finally:
+        v2.stop()
+
+
 # ------------------------------------------------------------ provisioned dashboards
 
 DASH_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
@@ -552,6 +573,7 @@ def body(r):
     r.case("gzip when accepted", case_gzip_encoded, v, p)
     r.case("template variable queries", case_template_variables, v, p)
     r.case("exemplars written are served", case_exemplars_held, v, p)
+    r.case("exemplar ring bounded by --storage.exemplars.max", case_exemplars_bounded, r)
     r.case("provisioning files", case_provisioning, v, p)
     r.case("load dashboard data", load_dashboard_data, v, p)
     for fname in ("node-exporter.json", "varve.json"):
