@@ -1141,6 +1141,10 @@ struct block *block_open(const char *dir, struct ts_error *err)
 		rc = check_segment(b, b->nsegs - 1, err);
 		if (rc < 0)
 			goto fail;
+		/* the check read every page: let them go from this process's
+		 * resident set (they stay in the page cache) */
+		if (m.p)
+			madvise((void *)m.p, m.len, MADV_DONTNEED);
 	}
 	if (b->nsegs == 0 && b->nseries > 0) {
 		rc = ts_error_set(err, TS_ERR_CORRUPT, "block %s: chunk segments are missing", dir);

@@ -353,7 +353,10 @@ int bstore_persist_head(struct bstore *bs, struct head *h, int64_t mint, int64_t
 		if (!s)
 			continue;
 		head_series_trunc_mark(h, s, maxt, &marks[id]);
-		r = head_series_samples(h, s, mint, maxt - 1, NULL, NULL);
+		/* from the start: a marked chunk may hold samples that came
+		 * late, below mint, and out-of-order samples below mint are
+		 * dropped with the rest; the writer lowers meta.min_time */
+		r = head_series_samples(h, s, INT64_MIN, maxt - 1, NULL, NULL);
 		if (r < 0) {
 			rc = ts_error_set(err, (int)r, "cannot persist head: %s", ts_strerror((int)r));
 			goto out;
@@ -372,7 +375,7 @@ int bstore_persist_head(struct bstore *bs, struct head *h, int64_t mint, int64_t
 	for (size_t i = 0; i < k; i++) {
 		int64_t *t;
 		double *v;
-		long r = head_series_samples(h, sel[i], mint, maxt - 1, &t, &v);
+		long r = head_series_samples(h, sel[i], INT64_MIN, maxt - 1, &t, &v);
 
 		if (r < 0) {
 			rc = ts_error_set(err, (int)r, "cannot persist head: %s", ts_strerror((int)r));
@@ -419,6 +422,7 @@ int bstore_persist_head(struct bstore *bs, struct head *h, int64_t mint, int64_t
 			head_series_truncate(h, s, &marks[id]);
 	}
 	pthread_rwlock_unlock(excl);
+	head_drop_resident(h); /* reading the head faulted its chunk files in */
 	if (*written)
 		log_msg(LOG_INFO, "persisted head block", "block=%s mint=%lld maxt=%lld series=%llu samples=%llu",
 			meta.id, (long long)meta.min_time, (long long)meta.max_time,

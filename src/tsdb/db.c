@@ -366,7 +366,16 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 		if (!db->blocks)
 			goto fail;
 	}
+	/* completed head chunks live in mmap'd files, not on the heap */
+	char *cdir = dir ? malloc(strlen(dir) + sizeof("/chunks_head")) : NULL;
+
+	if (cdir) {
+		sprintf(cdir, "%s/chunks_head", dir);
+		ho.chunks_dir = cdir;
+	}
 	db->head = head_new(&ho);
+	free(cdir);
+	ho.chunks_dir = NULL;
 	db->ex = exemplars_new(opts && opts->max_exemplars ? opts->max_exemplars
 							   : DB_DEFAULT_MAX_EXEMPLARS);
 	db->tomb = tomb_new();

@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "tsdb/chunk_xor.h"
+#include "tsdb/chunks_disk.h"
 #include "tsdb/head_ooo.h"
 #include "tsdb/tombstone.h"
 
@@ -90,6 +91,7 @@ struct head {
 	size_t bytes;                    /* series + chunk bytes (atomic) */
 	struct symtab *syms;             /* interned strings, owned */
 	struct index *ix;                /* postings, owned */
+	struct cdisk *disk;              /* files of closed chunks, owned; NULL: heap */
 	struct tombstones *tomb;         /* deleted ranges by series id, not owned; may be NULL */
 };
 
@@ -114,6 +116,11 @@ struct head *head_new(const struct head_opts *opts)
 	h->stripe = calloc(ns, sizeof(*h->stripe));
 	h->syms = symtab_new();
 	h->ix = index_new();
+	if (opts && opts->chunks_dir) {
+		struct ts_error e;
+
+		h->disk = cdisk_open(opts->chunks_dir, &e); /* NULL: chunks stay on the heap */
+	}
 	if (!h->stripe || !h->syms || !h->ix) {
 		free(h->stripe);
 		symtab_free(h->syms);
@@ -129,10 +136,21 @@ struct head *head_new(const struct head_opts *opts)
 	return h;
 }
 
-static void series_free(struct head_series *s)
+/* Free closed chunk bytes wherever they live; true when they were heap. */
+static bool chunk_data_free(struct head *h, uint8_t *data, size_t len)
+{
+	if (h->disk && cdisk_owns(h->disk, data)) {
+		cdisk_release(h->disk, data, len);
+		return false;
+	}
+	free(data);
+	return true;
+}
+
+static void series_free(struct head *h, struct head_series *s)
 {
 	for (uint32_t i = 0; i < s->nchunks; i++)
-		free(s->chunks[i].data);
+		chunk_data_free(h, s->chunks[i].data, s->chunks[i].len);
 	free(s->chunks);
 	free(s->enc.buf);
 	ooo_free(s->ooo);
@@ -148,7 +166,7 @@ void head_free(struct head *h)
 			continue;
 		for (size_t i = 0; i < PAGE_SIZE; i++)
 			if (h->page[p][i])
-				series_free(h->page[p][i]);
+				series_free(h, h->page[p][i]);
 		free(h->page[p]);
 	}
 	for (size_t i = 0; i < h->nstripes; i++) {
@@ -161,6 +179,7 @@ void head_free(struct head *h)
 	free(h->stripe);
 	index_free(h->ix);
 	symtab_free(h->syms);
+	cdisk_free(h->disk);
 	free(h);
 }
 
@@ -432,10 +451,17 @@ static int cut_chunk(struct head *h, struct head_series *s)
 		s->chunks = nc;
 		s->chunks_cap = ncap;
 	}
-	data = realloc(s->enc.buf, len);
-	if (!data)
-		data = s->enc.buf;
-	add_bytes(h, (long)len - (long)s->enc.cap);
+	/* a closed chunk never changes: off the heap when there are files */
+	data = h->disk ? (uint8_t *)cdisk_put(h->disk, s->enc.buf, len) : NULL;
+	if (data) {
+		free(s->enc.buf);
+		add_bytes(h, -(long)s->enc.cap);
+	} else {
+		data = realloc(s->enc.buf, len);
+		if (!data)
+			data = s->enc.buf;
+		add_bytes(h, (long)len - (long)s->enc.cap);
+	}
 	s->chunks[s->nchunks].mint = s->open_mint;
 	s->chunks[s->nchunks].maxt = s->last_t;
 	s->chunks[s->nchunks].data = data;
@@ -880,8 +906,8 @@ bool head_series_truncate(struct head *h, struct head_series *s,
 	if (k > s->nchunks)
 		k = s->nchunks;
 	for (uint32_t i = 0; i < k; i++) {
-		freed += (long)s->chunks[i].len;
-		free(s->chunks[i].data);
+		if (chunk_data_free(h, s->chunks[i].data, s->chunks[i].len))
+			freed += (long)s->chunks[i].len;
 	}
 	if (k) {
 		memmove(s->chunks, s->chunks + k, (s->nchunks - k) * sizeof(*s->chunks));
@@ -944,4 +970,11 @@ long head_series_samples(struct head *h, struct head_series *s, int64_t mint, in
 	*tout = t;
 	*vout = v;
 	return n;
+}
+
+
+void head_drop_resident(struct head *h)
+{
+	if (h->disk)
+		cdisk_drop_resident(h->disk);
 }

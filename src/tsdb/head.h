@@ -29,6 +29,8 @@ struct head_series;
 struct head_opts {
 	size_t chunk_samples; /* samples per chunk before a cut (XOR_CHUNK_SAMPLES) */
 	size_t stripes;       /* lock stripes of the series table, power of 2 (256) */
+	const char *chunks_dir; /* completed chunks go to mmap'd files here
+				 * (chunks_disk.h); NULL: they stay on the heap */
 };
 
 /* New empty head; NULL when out of memory. Free with head_free. */
@@ -170,6 +172,10 @@ void head_series_trunc_mark(struct head *h, struct head_series *s, int64_t befor
 /* Drop what m marked. Returns true when s has no chunk left. */
 bool head_series_truncate(struct head *h, struct head_series *s,
 			  const struct head_trunc_mark *m);
+
+/* Let the pages of closed chunks in files (head_opts.chunks_dir) go from
+ * the resident set, e.g. after a block was persisted. */
+void head_drop_resident(struct head *h);
 
 /* Counters. */
 uint64_t head_num_chunks(struct head *h);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "tsdb/block.h"
+#include "tsdb/chunks_disk.h"
 #include "tsdb/compact.h"
 #include "tsdb/db.h"
 
@@ -315,6 +316,77 @@ START_TEST(test_compact_db_persists_head)
 }
 END_TEST
 
+START_TEST(test_compact_head_chunks_in_files)
+{
+	char dir[256], sub[300];
+	struct ts_error err;
+	struct cdisk *d;
+	const uint8_t *p[3];
+	uint8_t big[4096];
+	size_t segs, live;
+
+	tmp_dir(dir, sizeof(dir));
+	snprintf(sub, sizeof(sub), "%s/chunks_head", dir);
+	d = cdisk_open(sub, &err);
+	ck_assert_ptr_nonnull(d);
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	p[0] = cdisk_put(d, big, 100);
+	p[1] = cdisk_put(d, big + 100, 200);
+	ck_assert_ptr_nonnull(p[0]);
+	ck_assert_ptr_nonnull(p[1]);
+	ck_assert(memcmp(p[0], big, 100) == 0);
+	ck_assert(memcmp(p[1], big + 100, 200) == 0);
+	ck_assert(cdisk_owns(d, p[1]));
+	ck_assert(!cdisk_owns(d, big));
+	cdisk_stats(d, &segs, &live);
+	ck_assert_uint_eq(segs, 1);
+	ck_assert_uint_eq(live, 300);
+	p[2] = cdisk_put(d, big, 1);
+	ck_assert_ptr_nonnull(p[2]);
+	cdisk_release(d, p[0], 100);
+	cdisk_release(d, p[1], 200);
+	cdisk_stats(d, &segs, &live);
+	ck_assert_uint_eq(live, 1);
+	cdisk_drop_resident(d);
+	ck_assert(memcmp(p[2], big, 1) == 0); /* faults back in */
+	cdisk_free(d);
+	d = cdisk_open(sub, &err); /* files of an earlier head are deleted */
+	ck_assert_ptr_nonnull(d);
+	cdisk_stats(d, &segs, &live);
+	ck_assert_uint_eq(segs, 0);
+	cdisk_free(d);
+	block_rm_rf(dir);
+}
+END_TEST
+
+START_TEST(test_compact_db_chunks_off_heap)
+{
+	char dir[256], seg[300];
+	struct db_opts o = { .block_duration_ms = 100000000 };
+	struct ts_error err;
+	struct db_stats disk_st, mem_st;
+	struct db *db, *mem;
+
+	tmp_dir(dir, sizeof(dir));
+	db = db_open(dir, &o, &err);
+	ck_assert_msg(db != NULL, "%s", err.msg);
+	mem = db_open(NULL, NULL, &err);
+	fill(db, 0, 20000);
+	fill(mem, 0, 20000);
+	db_stats(db, &disk_st);
+	db_stats(mem, &mem_st);
+	snprintf(seg, sizeof(seg), "%s/chunks_head/000001", dir);
+	ck_assert_msg(access(seg, F_OK) == 0, "no head chunk file");
+	/* 20 series x 2000 samples: the closed chunks are off the heap */
+	ck_assert_uint_lt(disk_st.head_bytes + 20 * 2000, mem_st.head_bytes);
+	check_all(db, 0, 20000, 20000);
+	db_close(mem);
+	db_close(db);
+	block_rm_rf(dir);
+}
+END_TEST
+
 Suite *compact_suite(void)
 {
 	Suite *s = suite_create("compact");
@@ -325,6 +397,8 @@ Suite *compact_suite(void)
 	tcase_add_test(tc, test_compact_merge_keeps_every_sample_once);
 	tcase_add_test(tc, test_compact_retention_drops_the_right_blocks);
 	tcase_add_test(tc, test_compact_db_persists_head);
+	tcase_add_test(tc, test_compact_head_chunks_in_files);
+	tcase_add_test(tc, test_compact_db_chunks_off_heap);
 	suite_add_tcase(s, tc);
 	return s;
 }
