@@ -25,7 +25,7 @@
  *                samples through one appender with the series ref cached,
  *                the histograms rejected (400, counted), the exemplars
  *                resolved and kept (db_add_exemplar), the metadata recorded once per
- *                distinct (family, type, help, unit) in a row
+ *                distinct (name, type, help, unit) of the request
  *   4. commit    one appender_commit (500 and nothing counted as written
  *                if it fails)
  *
@@ -73,10 +73,18 @@ struct v2_store {
 	struct label *lv;       /* label scratch array, in the arena */
 	size_t lcap;            /* its capacity */
 	struct rw_result *res;  /* counters and status */
-	char last_family[FAMILY_MAX]; /* family of the last metadata recorded */
-	int last_type;          /* its type (-1: none recorded yet) */
-	uint32_t last_help;     /* its help_ref */
-	uint32_t last_unit;     /* its unit_ref */
+	struct md_seen *seen;   /* metadata recorded by this request (a hash
+				 * set in the arena), NULL until the first */
+	size_t seen_mask;       /* its capacity - 1 (a power of two minus one) */
+};
+
+/* One metadata entry recorded by the request: the series' name (a symbol,
+ * so equal names are the same pointer), its type and refs. */
+struct md_seen {
+	const char *name;       /* __name__ value; NULL: empty slot */
+	int type;               /* metric type */
+	uint32_t help_ref;      /* help symbol */
+	uint32_t unit_ref;      /* unit symbol */
 };
 
 /*
@@ -227,26 +235,45 @@ static void store_metadata(struct v2_store *st, const struct labels *ls, const V
 	const char *name = labels_get(ls, "__name__");
 	char family[FAMILY_MAX];
 	int t = (int)m->type;
+	uint64_t h;
 
 	if (t < METRIC_UNKNOWN || t > METRIC_STATESET)
 		t = METRIC_UNKNOWN;
 	if (!name || (t == METRIC_UNKNOWN && !m->help_ref && !m->unit_ref))
 		return;
+	/* Prometheus repeats a family's metadata on each of its series: record
+	 * each distinct (name, type, help, unit) of a request once */
+	if (!st->seen) {
+		size_t cap = 16;
+
+		while (cap < 2 * st->req->n_timeseries)
+			cap *= 2;
+		st->seen = arena_calloc(st->arena, cap, sizeof(*st->seen));
+		if (!st->seen)
+			return; /* metadata is best effort */
+		st->seen_mask = cap - 1;
+	}
+	h = ((uintptr_t)name >> 3) * 0x9e3779b97f4a7c15ull ^ (uint64_t)t << 56 ^
+	    (uint64_t)m->help_ref * 0xff51afd7ed558ccdull ^ m->unit_ref;
+	for (h &= st->seen_mask;; h = (h + 1) & st->seen_mask) {
+		struct md_seen *e = &st->seen[h];
+
+		if (!e->name) {
+			e->name = name;
+			e->type = t;
+			e->help_ref = m->help_ref;
+			e->unit_ref = m->unit_ref;
+			break;
+		}
+		if (e->name == name && e->type == t && e->help_ref == m->help_ref &&
+		    e->unit_ref == m->unit_ref)
+			return;
+	}
 	if (!family_of(name, t, family, sizeof(family)))
 		return;
-	/* Prometheus repeats a family's metadata on each of its series, and
-	 * they usually come in a row: record each run once */
-	if (t == st->last_type && m->help_ref == st->last_help && m->unit_ref == st->last_unit &&
-	    strcmp(family, st->last_family) == 0)
-		return;
 	if (db_set_metadata(st->db, family, (enum metric_type)t, st->req->symbols[m->help_ref],
-			    st->req->symbols[m->unit_ref]) == 0) {
+			    st->req->symbols[m->unit_ref]) == 0)
 		st->res->metadata_written++;
-		memcpy(st->last_family, family, strlen(family) + 1);
-		st->last_type = t;
-		st->last_help = m->help_ref;
-		st->last_unit = m->unit_ref;
-	}
 }
 
 /*
@@ -438,7 +465,6 @@ enum dec_status rw_v2_write(struct db *db, struct arena *arena, ProtobufCAllocat
 	st.arena = arena;
 	st.req = req;
 	st.res = res;
-	st.last_type = -1;
 	st.app = db_appender(db);
 	if (!st.app) {
 		rw_set_problem(res, 500, "cannot create appender: out of memory");
