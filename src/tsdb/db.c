@@ -247,6 +247,15 @@ static int replay_tombstones(void *ctx, const struct wal_tombstone *t, size_t n)
 	return 0;
 }
 
+/* For wal_checkpoint_ex: what the head still holds of a series stays logged. */
+static int64_t ckpt_series_mint(void *ctx, uint32_t ref)
+{
+	struct db *db = ctx;
+	struct head_series *s = head_series_by_id(db->head, ref);
+
+	return s ? head_series_mint(db->head, s) : INT64_MAX;
+}
+
 /* Open DIR/wal and replay it into the head. */
 static int open_wal(struct db *db, const struct db_opts *opts, struct ts_error *err)
 {
@@ -1716,7 +1725,7 @@ static void persist_head(struct db *db)
 			return;
 		}
 		atomic_max(&db->min_time, b);
-		if (cut && (rc = wal_checkpoint(db->wal, wal_seg, b, NULL, NULL)) < 0)
+		if (cut && (rc = wal_checkpoint_ex(db->wal, wal_seg, b, NULL, ckpt_series_mint, db)) < 0)
 			log_msg(LOG_WARN, "cannot checkpoint the WAL after persisting a block",
 				"err=\"%s\"", ts_strerror(rc));
 		if (__atomic_load_n(&db->bg_stopping, __ATOMIC_RELAXED))

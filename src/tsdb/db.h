@@ -81,16 +81,22 @@ struct appender *db_appender(struct db *db);
  * first time for a label set, and the same pointer again for more samples
  * of that series to skip the lookup.
  *
- * Returns 0, TS_ERR_OUT_OF_ORDER (older than the series' newest sample),
- * TS_ERR_DUPLICATE (same timestamp, different value; same value is
- * silently accepted and not stored twice) or TS_ERR_NOMEM. A rejected
- * sample does not affect the rest of the batch.
+ * Samples may come in any order: one older than the series' newest is
+ * kept as an out-of-order sample and merged on read. Returns 0,
+ * TS_ERR_DUPLICATE (a different value is stored or staged at the same
+ * timestamp; the same value again is accepted and stored once) or
+ * TS_ERR_NOMEM. A rejected sample does not affect the rest of the batch.
  */
 int appender_add(struct appender *a, const struct labels *ls, uint64_t *ref,
 		 int64_t t, double v);
 
-/* Make every staged sample visible (and, once there is a WAL, durable).
- * Frees a. Returns 0 or a negative ts_err (the samples are then lost). */
+/*
+ * Log the staged samples in the WAL, make them visible, and return once
+ * they are as durable as the WAL's sync mode promises (batch: fsynced,
+ * sharing the fsync with concurrent commits). Frees a. Returns 0 or a
+ * negative ts_err (then nothing may be acknowledged: TS_ERR_IO or
+ * TS_ERR_STATE when the WAL failed and refuses writes until a restart).
+ */
 int appender_commit(struct appender *a);
 
 /* Drop every staged sample; frees a. NULL is a no-op. */

@@ -892,6 +892,8 @@ void head_series_trunc_mark(struct head *h, struct head_series *s, int64_t befor
 	m->nclosed = k;
 	m->open = k == s->nchunks && s->enc.buf && s->last_t < before;
 	m->open_num = s->enc.buf ? s->enc.num : 0;
+	m->before = before;
+	m->ooo_ver = ooo_version(s->ooo);
 	head_series_unlock(h, s);
 }
 
@@ -927,6 +929,8 @@ bool head_series_truncate(struct head *h, struct head_series *s,
 		s->chunks = NULL;
 		s->chunks_cap = 0;
 	}
+	if (s->ooo && ooo_version(s->ooo) == m->ooo_ver)
+		freed += ooo_drop_before(s->ooo, m->before);
 	empty = s->nchunks == 0 && !s->enc.buf;
 	head_series_unlock(h, s);
 	if (freed)
@@ -977,4 +981,19 @@ void head_drop_resident(struct head *h)
 {
 	if (h->disk)
 		cdisk_drop_resident(h->disk);
+}
+
+int64_t head_series_mint(struct head *h, struct head_series *s)
+{
+	int64_t lo = INT64_MAX, omin, omax;
+
+	head_series_lock(h, s);
+	if (s->nchunks)
+		lo = s->chunks[0].mint;
+	else if (s->enc.buf && s->enc.num > 0)
+		lo = s->open_mint;
+	if (ooo_range(s->ooo, &omin, &omax) && omin < lo)
+		lo = omin;
+	head_series_unlock(h, s);
+	return lo;
 }

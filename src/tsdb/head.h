@@ -165,6 +165,10 @@ struct head_trunc_mark {
 	uint32_t nclosed;  /* leading closed chunks to drop */
 	uint16_t open_num; /* samples of the open chunk when marked */
 	bool open;         /* the open chunk may be dropped */
+	int64_t before;    /* the bound marked against */
+	uint64_t ooo_ver;  /* out-of-order inserts when marked: if none came
+			    * since, out-of-order samples before `before`
+			    * (copied with the rest) are dropped too */
 };
 void head_series_trunc_mark(struct head *h, struct head_series *s, int64_t before,
 			    struct head_trunc_mark *m);
@@ -188,6 +192,10 @@ struct tombstones;
  * returned and do not count. t is not owned; NULL turns this off.
  */
 void head_set_tombstones(struct head *h, struct tombstones *t);
+
+/* The oldest timestamp s holds (in-order or out-of-order), INT64_MAX
+ * when it holds nothing. Takes the series lock. */
+int64_t head_series_mint(struct head *h, struct head_series *s);
 
 /* Approximate heap bytes of series, chunks, index and symbols. */
 size_t head_bytes(struct head *h);

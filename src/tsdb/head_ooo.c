@@ -33,6 +33,7 @@ struct ooo {
 	uint32_t cap;                /* allocated entries of chunk */
 	struct ochunk *chunk;        /* cut chunks, in cut order */
 	size_t total;                /* samples in buffer and chunks */
+	uint64_t ver;                /* inserts so far (ooo_version) */
 };
 
 /* First buffer index with t[i] >= t. */
@@ -117,7 +118,43 @@ int ooo_insert(struct ooo **op, int64_t t, uint64_t vbits, long *bytes)
 	o->v[i] = vbits;
 	o->n++;
 	o->total++;
+	o->ver++;
 	return 0;
+}
+
+uint64_t ooo_version(const struct ooo *o)
+{
+	return o ? o->ver : 0;
+}
+
+long ooo_drop_before(struct ooo *o, int64_t before)
+{
+	long freed = 0;
+	uint32_t w = 0, k = 0;
+
+	if (!o)
+		return 0;
+	for (uint32_t c = 0; c < o->nchunks; c++) {
+		struct ochunk *ch = &o->chunk[c];
+
+		if (ch->maxt >= before) {
+			o->chunk[w++] = *ch; /* partly newer: kept whole (never returned twice) */
+			continue;
+		}
+		o->total -= xor_chunk_num_samples(ch->data, ch->len);
+		freed += (long)ch->len;
+		free(ch->data);
+	}
+	o->nchunks = w;
+	while (k < o->n && o->t[k] < before)
+		k++;
+	if (k) {
+		memmove(o->t, o->t + k, (o->n - k) * sizeof(o->t[0]));
+		memmove(o->v, o->v + k, (o->n - k) * sizeof(o->v[0]));
+		o->n -= k;
+		o->total -= k;
+	}
+	return freed;
 }
 
 int ooo_find(const struct ooo *o, int64_t t, uint64_t *vbits)

@@ -47,6 +47,15 @@ long ooo_collect(const struct ooo *o, int64_t mint, int64_t maxt, int64_t *t, do
 /* Time range of o; false when empty or NULL. */
 bool ooo_range(const struct ooo *o, int64_t *mint, int64_t *maxt);
 
+/* Number of inserts into o so far (0 for NULL): unchanged means no
+ * sample arrived in between. */
+uint64_t ooo_version(const struct ooo *o);
+
+/* Drop the samples older than before that were persisted: the buffer's
+ * and whole chunks' (a chunk reaching before stays whole). Returns the
+ * heap bytes released. o may be NULL. */
+long ooo_drop_before(struct ooo *o, int64_t before);
+
 /* Free o. NULL is a no-op. Returns the heap bytes released. */
 size_t ooo_free(struct ooo *o);
 

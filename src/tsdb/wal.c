@@ -54,6 +54,7 @@
 #define LOGGED_PAGE_BITS 16
 #define LOGGED_PAGES ((size_t)1 << 14)
 #define CKPT_PREFIX "checkpoint."
+#define SMC_UNSET INT64_MIN /* series_mint not asked yet (a real INT64_MIN keeps all anyway) */
 #define SAMPLE_MAX_BYTES 23 /* varint ref + svarint delta + 8 value bytes */
 
 struct wal {
@@ -1103,7 +1104,11 @@ struct ckpt {
 	struct wal *w;                        /* the log */
 	bool (*keep)(void *ctx, uint32_t ref); /* series filter */
 	void *kctx;                           /* its context */
-	int64_t mint;                         /* samples older are dropped */
+	int64_t mint;                         /* samples older are dropped... */
+	int64_t (*smint)(void *ctx, uint32_t ref); /* ...unless this series' bound
+						    * (cached in smc) lets them stay */
+	int64_t *smc;                         /* smint results by ref, smc_unset: not asked */
+	size_t smcap;                         /* entries at smc */
 	int fd;                               /* the .tmp file */
 	struct buf out;                       /* pending output */
 	uint64_t **kept;                      /* paged bitmap of kept refs */
@@ -1169,9 +1174,32 @@ static int ckpt_samples(void *p, const struct wal_sample *s, size_t n)
 
 	if (!grow((void **)&c->s, &c->scap, n, sizeof(*c->s)))
 		return TS_ERR_NOMEM;
-	for (size_t i = 0; i < n; i++)
-		if (s[i].t >= c->mint && kept_has(c, s[i].ref))
-			c->s[k++] = s[i];
+	for (size_t i = 0; i < n; i++) {
+		if (!kept_has(c, s[i].ref))
+			continue;
+		if (s[i].t < c->mint) {
+			int64_t b;
+
+			if (!c->smint)
+				continue;
+			if (s[i].ref >= c->smcap) {
+				size_t old = c->smcap;
+
+				if (!grow((void **)&c->smc, &c->smcap, (size_t)s[i].ref + 1,
+					  sizeof(*c->smc)))
+					return TS_ERR_NOMEM;
+				for (size_t j = old; j < c->smcap; j++)
+					c->smc[j] = SMC_UNSET;
+			}
+			if (c->smc[s[i].ref] == SMC_UNSET) {
+				b = c->smint(c->kctx, s[i].ref);
+				c->smc[s[i].ref] = b == SMC_UNSET ? SMC_UNSET + 1 : b;
+			}
+			if (s[i].t < c->smc[s[i].ref])
+				continue; /* persisted */
+		}
+		c->s[k++] = s[i];
+	}
 	if (k)
 		wal_enc_samples(&c->out, c->s, k);
 	return ckpt_flush(c, false);
@@ -1195,6 +1223,13 @@ static int ckpt_tombstones(void *p, const struct wal_tombstone *t, size_t n)
 int wal_checkpoint(struct wal *w, uint32_t upto, int64_t mint_kept,
 		   bool (*keep)(void *ctx, uint32_t ref), void *ctx)
 {
+	return wal_checkpoint_ex(w, upto, mint_kept, keep, NULL, ctx);
+}
+
+int wal_checkpoint_ex(struct wal *w, uint32_t upto, int64_t mint_kept,
+		      bool (*keep)(void *ctx, uint32_t ref),
+		      int64_t (*series_mint)(void *ctx, uint32_t ref), void *ctx)
+{
 	static const struct wal_replay_ops ops = { ckpt_series, ckpt_samples, ckpt_tombstones };
 	struct wal_replay_stats st;
 	struct ckpt c;
@@ -1208,6 +1243,7 @@ int wal_checkpoint(struct wal *w, uint32_t upto, int64_t mint_kept,
 	c.keep = keep;
 	c.kctx = ctx;
 	c.mint = mint_kept;
+	c.smint = series_mint;
 	c.fd = -1;
 	memset(&st, 0, sizeof(st));
 	pthread_mutex_lock(&w->ckpt_lock);
@@ -1296,6 +1332,7 @@ out:
 	}
 	free(c.s);
 	free(c.t);
+	free(c.smc);
 	buf_release(&c.out);
 	dec_release(&d);
 	free(tmp);

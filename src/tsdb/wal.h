@@ -228,6 +228,18 @@ int wal_checkpoint(struct wal *w, uint32_t upto, int64_t mint_kept,
 		   bool (*keep)(void *ctx, uint32_t ref), void *ctx);
 
 /*
+ * wal_checkpoint, but a sample older than mint_kept is still kept when it
+ * is not older than series_mint(ctx, ref): the oldest timestamp the head
+ * still holds for that series (INT64_MAX when the head holds nothing of
+ * it). Samples that arrived late, below a block that was already
+ * persisted, stay in the head and so must stay in the log. series_mint
+ * is called at most once per series; NULL behaves as wal_checkpoint.
+ */
+int wal_checkpoint_ex(struct wal *w, uint32_t upto, int64_t mint_kept,
+		      bool (*keep)(void *ctx, uint32_t ref),
+		      int64_t (*series_mint)(void *ctx, uint32_t ref), void *ctx);
+
+/*
  * Close the current segment and hard-link the checkpoint and every closed
  * segment into directory dst (created; must not exist and must be on the
  * same file system), so that dst is a WAL of everything written before
