@@ -326,7 +326,8 @@ def case_415(v):
             ("json", {"Content-Type": "application/json"}),
             ("gzip", {"Content-Encoding": "gzip"}),
             ("zstd", {"Content-Encoding": "zstd"})):
-        expect(v, body, 415, what, headers=hdr)
+        h, _ = expect(v, body, 415, what, headers=hdr)
+        check_eq(written(h), (0, 0, 0), "Written headers on 415 (%s)" % what)
     check_eq(value_at(v, "e2e_rw2_415", T0), [], "nothing stored")
 
 
