@@ -9,9 +9,9 @@ dimensions) is remote-written to varve and to a Prometheus started with
 its remote-write receiver.  Then a few hundred queries covering every
 stable float function, every operator (with on/ignoring, group_left/
 group_right, bool) and every aggregation run against both, as instant
-queries at three times and as range queries, and the answers must agree:
-result type, label sets exact, timestamps exact, values within 1e-6
-relative (NaN equal to NaN, infinities exactly).
+queries at three times and as range queries at two steps, and the
+answers must agree: result type, label sets exact, timestamps exact,
+values within 1e-6 relative (NaN equal to NaN, infinities exactly).
 
 Prometheus 2.x closes range selectors on the left where 3.x (and varve)
 leave them open: every sample sits at an odd millisecond and every
@@ -63,6 +63,11 @@ T_EARLY = even(START_MS + 64 * STEP_MS + 2000)
 R_START = even(START_MS + 16 * 60000)
 R_END = even(END_MS + 30000)
 R_STEP_MS = 60000
+# A second range form: an odd step that divides no minute, over half an
+# hour, to move evaluation times against subquery and sample grids.
+R2_START = even(START_MS + 19 * 60000 + 7778)
+R2_END = even(END_MS - 5 * 60000)
+R2_STEP_MS = 37000
 
 
 def ts(i):
@@ -307,6 +312,9 @@ def queries():
     add("min_over_time(sum by (floor) (%s)[15m:2m] offset 3m)" % G)
     add("rate(sum(%s)[5m:30s])" % C)
     add("deriv(avg(%s)[10m:])" % G)
+    add("max_over_time(%s[5m:37s])" % G)
+    add("sum_over_time(rate(%s[2m])[7m:45s] offset 1m)" % C)
+    add("last_over_time(%s[3m:17s] @ end())" % G)
     add("%s[4m:1m]" % G)
     add("%s[2m]" % G)
     add("count_over_time(%s[3m])" % C)
@@ -423,7 +431,7 @@ def compare(v, p, path, params, ordered):
 
 
 def case_query(v, p, q, ordered, counts):
-    """One query: instant at three times, then as a range query.  counts
+    """One query: instant at three times, then as two range queries.  counts
     gathers how many comparisons had data, were empty or errors."""
     bad = []
     for t in (T_END, T_MID, T_EARLY):
@@ -434,14 +442,16 @@ def case_query(v, p, q, ordered, counts):
             counts[k] = counts.get(k, 0) + 1
         except lib.Failure as e:
             bad.append("instant at %.3f: %s" % (t / 1000, e))
-    try:
-        k = compare(v, p, "/api/v1/query_range",
-                    [("query", q), ("start", "%.3f" % (R_START / 1000)),
-                     ("end", "%.3f" % (R_END / 1000)),
-                     ("step", "%g" % (R_STEP_MS / 1000))], False)
-        counts[k] = counts.get(k, 0) + 1
-    except lib.Failure as e:
-        bad.append("range: %s" % e)
+    for start, end, step in ((R_START, R_END, R_STEP_MS),
+                             (R2_START, R2_END, R2_STEP_MS)):
+        try:
+            k = compare(v, p, "/api/v1/query_range",
+                        [("query", q), ("start", "%.3f" % (start / 1000)),
+                         ("end", "%.3f" % (end / 1000)),
+                         ("step", "%g" % (step / 1000))], False)
+            counts[k] = counts.get(k, 0) + 1
+        except lib.Failure as e:
+            bad.append("range step %gs: %s" % (step / 1000, e))
     check(not bad, "\n".join(bad))
 
 
