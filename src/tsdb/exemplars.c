@@ -167,6 +167,16 @@ static uint64_t bits_of(double v)
 	return b;
 }
 
+/* UTF-8 code points in s (continuation bytes not counted). */
+static size_t runes(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
 int exemplars_add(struct exemplars *ex, const struct labels *series, const struct labels *exl,
 		  int64_t t, double v)
 {
@@ -179,6 +189,11 @@ int exemplars_add(struct exemplars *ex, const struct labels *series, const struc
 	void *mem;
 	int rc = 0;
 
+	for (size_t i = 0, total = 0; i < exl->n; i++) {
+		total += runes(exl->v[i].name) + runes(exl->v[i].value);
+		if (total > EXEMPLAR_MAX_LABEL_RUNES)
+			return TS_ERR_INVALID;
+	}
 	if (!hash)
 		hash = 1; /* 0 marks an empty map slot */
 	arrbytes = labels_size(series, &strbytes) + labels_size(exl, &strbytes);

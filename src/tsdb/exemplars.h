@@ -47,12 +47,17 @@ struct exemplars *exemplars_new(size_t capacity);
 /* Free the store and every exemplar in it. NULL is a no-op. */
 void exemplars_free(struct exemplars *ex);
 
+/* Most UTF-8 characters of an exemplar's label names and values together
+ * (OpenMetrics's limit, which Prometheus enforces). */
+#define EXEMPLAR_MAX_LABEL_RUNES 128
+
 /*
  * Add an exemplar (labels ex, value v, time t in ms) of the series with
  * labels series (sorted, valid). Strings are copied. Returns 0 (stored,
  * or silently ignored when it repeats the series' newest exemplar
- * exactly), TS_ERR_OUT_OF_ORDER (older than the series' newest exemplar)
- * or TS_ERR_NOMEM. Thread-safe.
+ * exactly), TS_ERR_OUT_OF_ORDER (not newer than the series' newest
+ * exemplar), TS_ERR_INVALID (labels over EXEMPLAR_MAX_LABEL_RUNES) or
+ * TS_ERR_NOMEM. Thread-safe.
  */
 int exemplars_add(struct exemplars *ex, const struct labels *series, const struct labels *exl,
 		  int64_t t, double v);

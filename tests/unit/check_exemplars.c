@@ -41,6 +41,30 @@ START_TEST(test_exemplars_order_rules)
 	ck_assert_int_eq(exemplars_add(ex, &s, &e2, 999, 2.5), TS_ERR_OUT_OF_ORDER);
 	ck_assert_int_eq(exemplars_add(ex, &s, &e2, 2000, 2.5), 0);
 	ck_assert_uint_eq(exemplars_count(ex), 2);
+	{
+		/* 8 + 120 characters is the limit; one more is refused */
+		char val[130];
+		struct labels big = LS({ "trace_id", val });
+
+		memset(val, 'x', 120);
+		val[120] = '\0';
+		ck_assert_int_eq(exemplars_add(ex, &s, &big, 3000, 1), 0);
+		val[120] = 'x';
+		val[121] = '\0';
+		ck_assert_int_eq(exemplars_add(ex, &s, &big, 4000, 1), TS_ERR_INVALID);
+		ck_assert_uint_eq(exemplars_count(ex), 3);
+	}
+	{
+		/* characters, not bytes: 120 two-byte characters pass */
+		char wide[250];
+		struct labels big = LS({ "trace_id", wide });
+
+		for (int i = 0; i < 120; i++)
+			memcpy(wide + 2 * i, "\xc3\xa9", 2);
+		wide[240] = '\0';
+		ck_assert_int_eq(exemplars_add(ex, &s, &big, 5000, 1), 0);
+		ck_assert_uint_eq(exemplars_count(ex), 4);
+	}
 	exemplars_free(ex);
 	exemplars_free(NULL);
 }
