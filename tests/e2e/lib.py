@@ -175,11 +175,23 @@ def _on_signal(signum, frame):
 signal.signal(signal.SIGTERM, _on_signal)
 
 
+def _die_with_parent():
+    """In the child before exec: be killed if the test process dies
+    without cleaning up (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
+    except Exception:  # noqa: BLE001 - best effort only
+        pass
+
+
 def spawn(argv, log_path):
-    """Start argv with stdout+stderr to log_path; stopped at exit."""
+    """Start argv with stdout+stderr to log_path; stopped at exit, and
+    killed by the kernel should this process die first."""
     f = open(log_path, "wb")
     p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT,
-                         stdin=subprocess.DEVNULL)
+                         stdin=subprocess.DEVNULL,
+                         preexec_fn=_die_with_parent)
     f.close()
     p.log_path = log_path
     _procs.append(p)
