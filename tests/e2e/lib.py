@@ -187,7 +187,8 @@ def _die_with_parent():
 
 def spawn(argv, log_path):
     """Start argv with stdout+stderr to log_path; stopped at exit, and
-    killed by the kernel should this process die first."""
+    killed by the kernel should this process die first.  Call from the
+    main thread: the kernel ties that kill to the thread that forked."""
     f = open(log_path, "wb")
     p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL,
