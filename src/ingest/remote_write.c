@@ -8,7 +8,8 @@
  *   1. snappy header   the decoded length, checked against the limit
  *                      before anything of that size is allocated (413);
  *                      an unreadable header is a corrupt body (400)
- *   2. arena           one per call, capped at RW_MEMORY_FACTOR times the
+ *   2. arena           one per call, capped at RW_MEMORY_FACTOR (2.0:
+ *                      RW_V2_MEMORY_FACTOR) times the
  *                      decoded length; holds the decoded bytes, the index
  *                      the decoder builds, what protobuf-c unpacks, and
  *                      the label scratch array
@@ -885,7 +886,8 @@ void rw_write(struct db *db, enum rw_version v, const uint8_t *body, size_t len,
 
 	/* 2. the arena, capped; one spare byte behind the body for the
 	 * terminator of a string that ends the buffer */
-	limit = ((size_t)1 << 20) + dlen * (RW_MEMORY_FACTOR + 1);
+	limit = ((size_t)1 << 20) +
+		dlen * ((v == RW_V2 ? RW_V2_MEMORY_FACTOR : RW_MEMORY_FACTOR) + 1);
 	arena = arena_new(limit);
 	dec = arena ? arena_alloc(arena, dlen + 1) : NULL;
 	if (!dec) {

@@ -66,12 +66,16 @@ const char *rw_reason_name(enum rw_reason r);
  * structures for exemplars, histograms and metadata. The arena of a
  * request is capped at RW_MEMORY_FACTOR times the decoded size (plus
  * 1 MiB); a body that needs more answers 413. Prometheus-shaped requests
- * need about 3 times their size as 1.0 and about 6 times as 2.0 (whose
- * bytes are denser: protobuf-c's structures per series and sample weigh
- * more against them); only degenerate ones (thousands of empty labels or
- * empty series entries) come near the cap.
+ * need about 3 times their size; only degenerate ones (thousands of empty
+ * labels) come near the cap.
+ *
+ * A 2.0 request is denser - every string is sent once, a label is two
+ * one- or two-byte references - while protobuf-c unpacks each series and
+ * sample into structures of their own: Prometheus-shaped 2.0 requests
+ * need 8 to 11 times their size, so their cap is RW_V2_MEMORY_FACTOR.
  */
 #define RW_MEMORY_FACTOR 8
+#define RW_V2_MEMORY_FACTOR 16
 
 /* Options of rw_write; zero fields mean the default. */
 struct rw_opts {

@@ -795,6 +795,40 @@ START_TEST(test_remote_write_v2_many_series)
 }
 END_TEST
 
+/* Dense 2.0 requests (one label, one sample per series) weigh far more
+ * unpacked than their bytes: they must still fit under the memory cap. */
+START_TEST(test_remote_write_v2_dense_request_fits)
+{
+	size_t nser = 60000, cap = nser * 32 + 1024, n = 0, i;
+	uint8_t *raw = malloc(cap);
+	struct db *db = mem_db();
+	struct rw_result res;
+
+	ck_assert_ptr_nonnull(raw);
+	memcpy(raw, "\x22\x00\x22\x08__name__\x22\x01m", 15);
+	n = 15;
+	for (i = 0; i < nser; i++) {
+		/* TimeSeries{labels_refs=[1,2], samples=[{value=1, timestamp=i}]} */
+		static const uint8_t head[] = { 0x2a, 0, 0x0a, 0x02, 0x01, 0x02, 0x12, 0 };
+		struct pbw ts = { .n = 0 };
+
+		pw_double(&ts, 1, 1);
+		pw_varint(&ts, 2, 1000000 + i);
+		memcpy(raw + n, head, sizeof(head));
+		raw[n + 1] = (uint8_t)(6 + ts.n);
+		raw[n + 7] = (uint8_t)ts.n;
+		n += sizeof(head);
+		memcpy(raw + n, ts.b, ts.n);
+		n += ts.n;
+	}
+	write_raw(db, raw, n, &res);
+	ck_assert_msg(res.status == 204, "%d %s", res.status, res.msg);
+	ck_assert_uint_eq(res.samples_written, nser);
+	free(raw);
+	db_close(db);
+}
+END_TEST
+
 Suite *remote_write_v2_suite(void);
 
 Suite *remote_write_v2_suite(void)
@@ -815,6 +849,7 @@ Suite *remote_write_v2_suite(void)
 	tcase_add_test(tc, test_remote_write_v2_malformed);
 	tcase_add_test(tc, test_remote_write_v2_same_as_v1);
 	tcase_add_test(tc, test_remote_write_v2_many_series);
+	tcase_add_test(tc, test_remote_write_v2_dense_request_fits);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
