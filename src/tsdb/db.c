@@ -461,6 +461,13 @@ void db_stats(struct db *db, struct db_stats *out)
 	out->max_time = __atomic_load_n(&db->max_time, __ATOMIC_RELAXED);
 	out->symbols = symtab_count(head_symtab(db->head));
 	out->head_bytes = head_bytes(db->head);
+	if (db->wal) {
+		struct wal_stats ws;
+
+		wal_stats(db->wal, &ws);
+		out->wal_fsyncs = ws.fsyncs;
+		out->wal_writes = ws.writes;
+	}
 }
 
 /* ------------------------------------------------------------ appender */

@@ -63,6 +63,8 @@ struct db_stats {
 	int64_t min_time, max_time;  /* head time range (ms); INT64_MAX/MIN when empty */
 	size_t symbols;              /* interned strings */
 	size_t head_bytes;           /* approximate heap bytes of the head */
+	uint64_t wal_fsyncs;         /* fdatasync calls on WAL segments */
+	uint64_t wal_writes;         /* WAL writes (one per commit or delete) */
 };
 void db_stats(struct db *db, struct db_stats *out);
 

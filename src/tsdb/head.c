@@ -605,6 +605,9 @@ struct chunk_ref {
 
 #define REFS_INLINE 16
 
+static long merged_chunks(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			  struct head_chunk **out);
+
 long head_series_chunks(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
 			struct head_chunk **out)
 {
@@ -617,6 +620,12 @@ long head_series_chunks(struct head *h, struct head_series *s, int64_t mint, int
 	if (mint > maxt)
 		return 0;
 	head_series_lock(h, s);
+	if (ooo_count(s->ooo) || !tomb_empty(h->tomb)) {
+		/* out-of-order samples or deletes: the stored chunks are not
+		 * what a reader must see; hand out the merged samples instead */
+		head_series_unlock(h, s);
+		return merged_chunks(h, s, mint, maxt, out);
+	}
 	hi = s->nchunks;
 	while (lo < hi) { /* first closed chunk with maxt >= mint */
 		size_t mid = lo + (hi - lo) / 2;
@@ -996,4 +1005,50 @@ int64_t head_series_mint(struct head *h, struct head_series *s)
 		lo = omin;
 	head_series_unlock(h, s);
 	return lo;
+}
+
+/*
+ * head_series_chunks for a series whose chunks alone are not the truth:
+ * its samples in [mint, maxt] (out-of-order ones merged, deleted ones
+ * left out) encoded into fresh XOR chunks of at most chunk_samples.
+ */
+static long merged_chunks(struct head *h, struct head_series *s, int64_t mint, int64_t maxt,
+			  struct head_chunk **out)
+{
+	int64_t *t = NULL;
+	double *v = NULL;
+	long n = head_series_samples(h, s, mint, maxt, &t, &v);
+	size_t per = h->chunk_samples, nc, bytes;
+	struct head_chunk *c;
+	uint8_t *p;
+
+	*out = NULL;
+	if (n <= 0)
+		return n;
+	nc = ((size_t)n + per - 1) / per;
+	bytes = nc * (16 + per * XOR_MAX_SAMPLE_BYTES);
+	c = malloc(nc * sizeof(*c) + bytes);
+	if (!c) {
+		free(t);
+		free(v);
+		return TS_ERR_NOMEM;
+	}
+	p = (uint8_t *)(c + nc);
+	for (size_t k = 0; k < nc; k++) {
+		size_t from = k * per, to = from + per < (size_t)n ? from + per : (size_t)n;
+		struct xor_enc e;
+
+		xor_enc_init(&e, p, 16 + per * XOR_MAX_SAMPLE_BYTES);
+		for (size_t i = from; i < to; i++)
+			xor_enc_append(&e, t[i], v[i]);
+		c[k].mint = t[from];
+		c[k].maxt = t[to - 1];
+		c[k].data = p;
+		c[k].len = xor_enc_len(&e);
+		p += c[k].len;
+	}
+	free(t);
+	free(v);
+	*out = c;
+	return (long)nc;
 }

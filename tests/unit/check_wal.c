@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tsdb/chunk_xor.h"
 #include "tsdb/db.h"
 #include "tsdb/wal.h"
 
@@ -496,6 +497,32 @@ static size_t read_all(struct db *db, const char *name, int64_t *t, double *v, s
 	return n;
 }
 
+/* Samples of series name decoded from querier_select_chunks (remote_read's
+ * chunk path), in chunk order. */
+static size_t read_chunks(struct db *db, const char *name, int64_t *t, double *v, size_t cap)
+{
+	struct querier *q = db_querier(db);
+	struct chunk_set set;
+	struct matcher m;
+	size_t n = 0;
+
+	ck_assert_int_eq(matcher_init(&m, MATCHER_EQ, "__name__", name, NULL), 0);
+	ck_assert_int_eq(querier_select_chunks(q, &m, 1, INT64_MIN, INT64_MAX, &set, NULL), 0);
+	ck_assert_uint_le(set.n, 1);
+	for (size_t s = 0; s < set.n; s++)
+		for (size_t c = 0; c < set.s[s].n; c++) {
+			struct xor_iter it;
+
+			xor_iter_init(&it, set.s[s].c[c].data, set.s[s].c[c].len);
+			while (n < cap && xor_iter_next(&it, &t[n], &v[n]) == 1)
+				n++;
+		}
+	chunk_set_release(&set);
+	matcher_release(&m);
+	querier_free(q);
+	return n;
+}
+
 static int add1(struct db *db, const char *name, int64_t t, double v)
 {
 	struct label l[1] = { { "__name__", name } };
@@ -542,6 +569,11 @@ START_TEST(test_wal_db_restart_with_out_of_order)
 		ck_assert_int_eq(t[i], (int64_t)i * 5);
 		ck_assert(v[i] == (i % 2 ? -(double)(i / 2) : (double)(i / 2)));
 	}
+	/* remote_read's chunk path sees the merged samples too */
+	n = read_chunks(db, "m", t, v, 600);
+	ck_assert_uint_eq(n, 600);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_int_eq(t[i], (int64_t)i * 5);
 	db_close(db);
 
 	db = db_open(dir, NULL, &err);
