@@ -971,6 +971,14 @@ static int fn_des(struct ev *ev, const struct pql_call *c, struct val *out)
 	if ((rc = eval_scalar(ev, c->args[1], &sf)) || (rc = eval_scalar(ev, c->args[2], &tf)) ||
 	    (rc = ev_range_arg(ev, c->args[0], &r)))
 		return rc;
+	if (r.anchored)
+		return ev_fail(q, TS_ERR_EXEC,
+			       "anchored modifier can only be used with: changes, delta, increase, rate, resets - not with %s",
+			       c->func->name);
+	if (r.smoothed)
+		return ev_fail(q, TS_ERR_EXEC,
+			       "smoothed modifier can only be used with: delta, increase, rate - not with %s",
+			       c->func->name);
 	struct vser *o = vser_alloc(ev, r.n);
 	if (!o)
 		return ev_nomem(q);

@@ -1842,16 +1842,6 @@ static void expect_type(struct parser *p, struct pql_node *n, enum pql_type want
 		     doc_type(t));
 }
 
-static bool func_in(const struct pql_func *f, const enum pql_func_id *ids, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (f->id == ids[i])
-			return true;
-	return false;
-}
-
 static void check_call(struct parser *p, struct pql_node *n)
 {
 	const struct pql_func *f = n->u.call.func;
@@ -1898,23 +1888,9 @@ static void check_call(struct parser *p, struct pql_node *n)
 			fail(p, arg->pos.start, "expected type %s in call to function %s, got %s",
 			     doc_type(want), q, doc_type(got));
 	}
-	/* anchored / smoothed range selectors work with a few functions only */
-	for (i = 0; i < n->u.call.nargs; i++) {
-		struct pql_node *arg = pql_unparen(n->u.call.args[i]);
-		static const enum pql_func_id anch[] = { PQL_FN_CHANGES, PQL_FN_DELTA,
-			PQL_FN_INCREASE, PQL_FN_RATE, PQL_FN_RESETS };
-		static const enum pql_func_id smooth[] = { PQL_FN_DELTA, PQL_FN_INCREASE,
-			PQL_FN_RATE };
-
-		if (arg->kind != PQL_NODE_MATRIX)
-			continue;
-		if (arg->u.ms.vs->u.vs.anchored && !func_in(f, anch, 5))
-			fail(p, n->pos.start, "anchored modifier can only be used with: changes, delta, "
-			     "increase, rate, resets - not with %s", f->name);
-		if (arg->u.ms.vs->u.vs.smoothed && !func_in(f, smooth, 3))
-			fail(p, n->pos.start, "smoothed modifier can only be used with: delta, "
-			     "increase, rate - not with %s", f->name);
-	}
+	/* which functions take anchored / smoothed ranges is checked when
+	 * evaluating, as Prometheus's engine does (an execution error, not
+	 * a parse error) */
 }
 
 static void check_binary(struct parser *p, struct pql_node *n)

@@ -635,8 +635,11 @@ START_TEST(test_promql_parse_functions)
 		  "\"round\", got 3");
 	must_fail("abs(\"x\")", "1:5: parse error: expected type instant vector in call to function "
 		  "\"abs\", got string");
-	must_fail("deriv(foo[1m] anchored)", "1:1: parse error: anchored modifier can only be used "
-		  "with: changes, delta, increase, rate, resets - not with deriv");
+	/* which functions take anchored/smoothed ranges is an evaluation
+	 * error, as in Prometheus: it parses */
+	node = must(&p, "deriv(foo[1m] anchored)");
+	ck_assert_int_eq(node->u.call.func->id, PQL_FN_DERIV);
+	parsed_free(&p);
 
 	/* experimental functions can be switched off */
 	o.no_experimental = true;

@@ -436,6 +436,14 @@ START_TEST(test_query_api_histogram_and_experimental)
 	d = get_data("/api/v1/query?query=limitk(1,up)&time=1700000100");
 	ck_assert_uint_eq(json_array_size(json_object_get(d, "result")), 1);
 	json_decref(d);
+	/* anchored/smoothed with other functions: an execution error */
+	expect_error("/api/v1/query?query=deriv(up%5B1m%5D%20anchored)&time=1700000100", 422,
+		     "execution", "anchored modifier can only be used with: changes, delta, "
+		     "increase, rate, resets - not with deriv");
+	expect_error("/api/v1/query?query=double_exponential_smoothing(up%5B1m%5D%20smoothed,"
+		     "0.5,0.5)&time=1700000100",
+		     422, "execution", "smoothed modifier can only be used with: delta, increase, "
+		     "rate - not with double_exponential_smoothing");
 	d = get_data("/api/v1/query?query=min_of(2,max_of(-1,1))&time=1700000100");
 	ck_assert_str_eq(json_string_value(json_array_get(json_object_get(d, "result"), 1)), "1");
 	json_decref(d);
