@@ -33,6 +33,7 @@
 #include "ingest/line_protocol.h"
 #include "ingest/remote_write.h"
 #include "tsdb/db.h"
+#include "tsdb/labels.h"
 #include "util/arena.h"
 
 /* The InfluxDB version varve answers as (the last 1.x release line). */
@@ -189,6 +190,10 @@ void api_handle_influx_write(struct http_request *req, struct http_response *res
 	}
 	if (!v2)
 		opts.db = http_request_param(req, "db");
+	if (opts.db && !utf8_valid(opts.db, strlen(opts.db))) {
+		influx_error(resp, v2, 400, "invalid", "invalid UTF-8 in parameter \"db\"");
+		return;
+	}
 	opts.now_ms = lp_now_ms();
 
 	if (enc && *enc && strcasecmp(enc, "identity") != 0) {

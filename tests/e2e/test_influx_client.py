@@ -212,6 +212,9 @@ def case_http_details(v):
     check_eq(st, 413, "gzip body inflating past the limit: %r" % resp[:200])
     st, _, _ = lib.http("GET", v.url + "/write")
     check_eq(st, 405, "GET /write")
+    st, _, resp = lib.http("POST", v.url + "/write?db=%ff", b"m f=1")
+    check_eq((st, json.loads(resp)), (400, {"error": "invalid UTF-8 in parameter \"db\""}),
+             "db that is not UTF-8")
 
 
 def body(r):
