@@ -112,10 +112,14 @@ static bool has_source(const struct block_meta *m, const char *id)
 	return false;
 }
 
-/* Is x wholly contained in a higher-level block y? */
+/* Is x wholly contained in a higher-level block y, or in a newer rewrite
+ * of itself (same level and sources, see bstore_delete)? */
 static bool superseded(const struct block_meta *x, const struct block_meta *y)
 {
-	if (y->level <= x->level || x->nsources == 0)
+	if (y->level < x->level || x->nsources == 0)
+		return false;
+	if (y->level == x->level &&
+	    (x->nsources != y->nsources || strcmp(y->id, x->id) <= 0))
 		return false;
 	for (size_t i = 0; i < x->nsources; i++)
 		if (!has_source(y, x->sources[i]))
@@ -455,9 +459,45 @@ static int cmp_ment(const void *a, const void *b)
 	return x->blk < y->blk ? -1 : x->blk > y->blk;
 }
 
-/* Merge group g[0..n) into a new block; *out gets it (one reference). */
-static int merge_blocks(struct bstore *bs, struct block **g, size_t n, struct block **out,
-			struct ts_error *err)
+/* Samples to leave out while merging (bstore_delete). */
+struct del_spec {
+	const struct matcher *ms; /* series selection */
+	size_t nms;               /* number of matchers */
+	int64_t mint, maxt;       /* deleted range, inclusive */
+};
+
+static bool series_matches(const struct labels *ls, const struct matcher *ms, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const char *v = labels_get(ls, ms[i].name);
+
+		if (!matcher_matches(&ms[i], v ? v : ""))
+			return false;
+	}
+	return true;
+}
+
+/* Drop samples of t/v[0..n) inside [mint, maxt]; returns the new count. */
+static size_t cut_range(int64_t *t, double *v, size_t n, int64_t mint, int64_t maxt)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (t[i] < mint || t[i] > maxt) {
+			t[w] = t[i];
+			v[w++] = v[i];
+		}
+	return w;
+}
+
+/*
+ * Merge group g[0..n) into a new block; *out gets it (one reference), or
+ * NULL when nothing is left. With del, the deleted samples are left out
+ * and the block keeps the level and sources of its single input (a
+ * rewrite, which supersedes the input at the next open).
+ */
+static int merge_blocks(struct bstore *bs, struct block **g, size_t n,
+			const struct del_spec *del, struct block **out, struct ts_error *err)
 {
 	struct arena *a = arena_new(0);
 	struct ment *ents = NULL;
@@ -477,8 +517,8 @@ static int merge_blocks(struct bstore *bs, struct block **g, size_t n, struct bl
 			meta.min_time = m->min_time;
 		if (m->max_time > meta.max_time)
 			meta.max_time = m->max_time;
-		if (m->level + 1 > meta.level)
-			meta.level = m->level + 1;
+		if (m->level + (del ? 0 : 1) > meta.level)
+			meta.level = m->level + (del ? 0 : 1);
 		for (size_t j = 0; j < m->nsources; j++)
 			if (!has_source(&meta, m->sources[j]) && meta.nsources < BLOCK_MAX_SOURCES)
 				memcpy(meta.sources[meta.nsources++], m->sources[j], BLOCK_ID_LEN + 1);
@@ -506,8 +546,9 @@ static int merge_blocks(struct bstore *bs, struct block **g, size_t n, struct bl
 		rc = err ? err->code : TS_ERR_IO;
 		goto out;
 	}
-	/* TODO(tombstones): drop deleted ranges here once the WAL's
-	 * tombstone API is there to ask which (series, range) are deleted. */
+	/* Deletes reach blocks through bstore_delete, which rewrites them;
+	 * the head's tombstones keep hiding samples that are still only in
+	 * the head or the WAL. */
 	for (size_t i = 0; i < ne;) {
 		int64_t *t = NULL, *t2, *mt;
 		double *v = NULL, *v2, *mv;
@@ -550,6 +591,8 @@ static int merge_blocks(struct bstore *bs, struct block **g, size_t n, struct bl
 			t = mt;
 			v = mv;
 		}
+		if (del && cnt && series_matches(&ents[i].ls, del->ms, del->nms))
+			cnt = cut_range(t, v, cnt, del->mint, del->maxt);
 		rc = block_writer_add(w, &ents[i].ls, t, v, cnt);
 		free(t);
 		free(v);
@@ -644,7 +687,7 @@ int bstore_compact(struct bstore *bs, int64_t horizon, struct ts_error *err)
 	}
 	for (size_t i = 0; i < k; i++)
 		g[i] = s.v[idx[i]];
-	rc = merge_blocks(bs, g, k, &nb, err);
+	rc = merge_blocks(bs, g, k, NULL, &nb, err);
 	if (rc < 0)
 		goto out;
 	pthread_mutex_lock(&bs->lock);
@@ -697,4 +740,64 @@ size_t bstore_retention(struct bstore *bs, int64_t newest)
 	}
 	pthread_mutex_unlock(&bs->lock);
 	return dropped;
+}
+
+/* Has block b a series matching ms with a sample in [mint, maxt]? */
+static int block_has(struct block *b, const struct matcher *ms, size_t nms, int64_t mint,
+		     int64_t maxt)
+{
+	struct postings p = POSTINGS_INIT;
+	int rc = block_select(b, ms, nms, &p);
+
+	for (size_t i = 0; rc == 0 && i < p.n; i++) {
+		long r = block_series_samples(b, p.ids[i], mint, maxt, NULL, NULL);
+
+		if (r != 0)
+			rc = r < 0 ? (int)r : 1;
+	}
+	postings_release(&p);
+	return rc;
+}
+
+int bstore_delete(struct bstore *bs, const struct matcher *ms, size_t nms, int64_t mint,
+		  int64_t maxt, struct ts_error *err)
+{
+	struct del_spec del = { ms, nms, mint, maxt };
+	struct bsnap s;
+	int rc = bstore_snapshot(bs, &s);
+
+	if (rc < 0)
+		return ts_error_set(err, rc, "cannot delete from blocks: out of memory");
+	for (size_t i = 0; i < s.n && rc >= 0; i++) {
+		const struct block_meta *m = block_meta(s.v[i]);
+		struct block *nb = NULL;
+
+		if (m->min_time > maxt || m->max_time <= mint)
+			continue;
+		rc = block_has(s.v[i], ms, nms, mint, maxt);
+		if (rc < 0) {
+			ts_error_set(err, rc, "cannot delete from block %s: %s", m->id,
+				     ts_strerror(rc));
+			break;
+		}
+		if (rc == 0)
+			continue;
+		rc = merge_blocks(bs, &s.v[i], 1, &del, &nb, err);
+		if (rc < 0)
+			break;
+		pthread_mutex_lock(&bs->lock);
+		if (nb && list_add(bs, nb) < 0) {
+			pthread_mutex_unlock(&bs->lock);
+			block_mark_deleted(nb);
+			block_unref(nb);
+			rc = ts_error_set(err, TS_ERR_NOMEM, "cannot delete from blocks: out of memory");
+			break;
+		}
+		list_drop(bs, s.v[i]);
+		pthread_mutex_unlock(&bs->lock);
+		log_msg(LOG_INFO, "rewrote a block without deleted samples", "block=%s new=%s",
+			m->id, nb ? block_meta(nb)->id : "none");
+	}
+	bsnap_release(&s);
+	return rc < 0 ? rc : 0;
 }

@@ -94,6 +94,17 @@ int bstore_compact(struct bstore *bs, int64_t horizon, struct ts_error *err);
 size_t bstore_retention(struct bstore *bs, int64_t newest);
 
 /*
+ * Delete the samples in [mint, maxt] (inclusive) of every series matching
+ * ms from the blocks: each block holding such samples is rewritten
+ * without them (same level and sources, a new id) and swapped in; the old
+ * one goes when its last reader does, and a crash in between leaves both,
+ * of which open keeps the newer. Call with compaction excluded. Returns 0
+ * or a negative ts_err with err filled.
+ */
+int bstore_delete(struct bstore *bs, const struct matcher *ms, size_t nms, int64_t mint,
+		  int64_t maxt, struct ts_error *err);
+
+/*
  * Merge two sample arrays sorted by time into out (room for na + nb);
  * a timestamp in both keeps a's sample. Returns the merged count.
  */
