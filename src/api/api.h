@@ -22,6 +22,8 @@
  *   POST /write, /api/v2/write        InfluxDB line protocol 1.x and 2.x (influx.c;
  *                                     also under /influx/), InfluxDB's error shapes
  *   GET|HEAD /ping, GET|POST /query   InfluxDB health check, SHOW/CREATE DATABASE
+ *   POST|PUT /api/v1/admin/tsdb/delete_series, clean_tombstones, snapshot
+ *                                     with --enable-admin-api (admin.c)
  *   GET /-/healthy, /-/ready          liveness and readiness
  *   GET /metrics                      self-metrics, text exposition format
  *

@@ -791,7 +791,13 @@ static int cmp_u32(const void *x, const void *y)
 	return a < b ? -1 : a > b;
 }
 
-/* Write a's staged samples (and new series) to the WAL; *lsn for wal_sync. */
+/*
+ * Write a's staged samples (and new series) to the WAL; *lsn for wal_sync.
+ * Everything staged is logged, also a sample that loses a race with a
+ * concurrent commit of another value at its timestamp (dropped when
+ * applied): replay applies the log in order, so such a pair may resolve
+ * the other way after a restart. Both writers were answered 204 anyway.
+ */
 static int log_staged(struct appender *a, uint64_t *lsn)
 {
 	struct wal *w = a->db->wal;
