@@ -1213,7 +1213,7 @@ static int ckpt_tombstones(void *p, const struct wal_tombstone *t, size_t n)
 	if (!grow((void **)&c->t, &c->tcap, n, sizeof(*c->t)))
 		return TS_ERR_NOMEM;
 	for (size_t i = 0; i < n; i++)
-		if (t[i].maxt >= c->mint && kept_has(c, t[i].ref))
+		if (kept_has(c, t[i].ref)) /* all: they may cover blocks too */
 			c->t[k++] = t[i];
 	if (k)
 		wal_enc_tombstones(&c->out, c->t, k);

@@ -219,7 +219,8 @@ int wal_cut(struct wal *w, uint32_t *seg);
  *     all); keep must accept every series still in the head;
  *   - samples with t >= mint_kept of kept series (older ones are in
  *     persisted blocks);
- *   - tombstones of kept series with maxt >= mint_kept;
+ *   - tombstones of kept series (all of them: a delete may cover data
+ *     that was in blocks already);
  * then delete those segments and any older checkpoint. Writers go on
  * meanwhile (they use segments > upto). On failure nothing is deleted and
  * the old files stay valid. Returns 0 or a negative ts_err.

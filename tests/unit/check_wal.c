@@ -465,8 +465,10 @@ START_TEST(test_wal_checkpoint)
 	ck_assert_uint_eq(s->nsamples, 3); /* t=300 of 1 and 3, then the late one */
 	ck_assert_int_eq(s->s[0].t, 300);
 	ck_assert_int_eq(s->s[2].t, 50);
-	ck_assert_uint_eq(s->ntomb, 2); /* [250,400] of 1 and 3 */
-	ck_assert_int_eq(s->t[0].mint, 250);
+	ck_assert_uint_eq(s->ntomb, 4); /* both ranges of 1 and 3, older ones too */
+	ck_assert_int_eq(s->t[0].mint, 0);
+	ck_assert_int_eq(s->t[1].mint, 250);
+	ck_assert_uint_eq(s->t[2].ref, 3);
 	wal_close(w);
 	buf_release(&b);
 	free(s);
