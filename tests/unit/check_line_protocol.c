@@ -11,12 +11,18 @@
  * Mapping cases write through lp_write into a memory db and read back
  * with querier_select.
  */
+#include <arpa/inet.h>
 #include <check.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "ingest/influx_udp.h"
 #include "ingest/line_protocol.h"
 #include "tsdb/db.h"
 #include "tsdb/labels.h"
@@ -535,6 +541,51 @@ START_TEST(test_line_protocol_uppercase_tag_sorts_before_name)
 }
 END_TEST
 
+START_TEST(test_line_protocol_udp_listener)
+{
+	static const char dgram[] = "u,h=a value=1 1000000000\nu,h=b f=2i 1000000000\nbad\n";
+	struct db *db = new_db();
+	struct influx_udp_stats st;
+	struct ts_error err;
+	struct sockaddr_in sa;
+	struct influx_udp *u;
+	int fd, i;
+	char *got;
+
+	ck_assert_ptr_null(influx_udp_start(db, "nonsense", &err));
+	ck_assert_int_eq(err.code, TS_ERR_INVALID);
+	ck_assert_ptr_null(influx_udp_start(db, "127.0.0.1:99999", &err));
+	u = influx_udp_start(db, "127.0.0.1:0", &err);
+	ck_assert_msg(u != NULL, "%s", err.msg);
+	ck_assert_uint_ne(influx_udp_port(u), 0);
+
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons(influx_udp_port(u));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(sendto(fd, dgram, strlen(dgram), 0, (struct sockaddr *)&sa, sizeof(sa)),
+			 (ssize_t)strlen(dgram));
+	close(fd);
+	for (i = 0; i < 200; i++) {
+		influx_udp_stats(u, &st);
+		if (st.datagrams)
+			break;
+		nanosleep(&(struct timespec){ 0, 10000000 }, NULL);
+	}
+	ck_assert_uint_eq(st.datagrams, 1);
+	ck_assert_uint_eq(st.samples_written, 2);
+	ck_assert_uint_eq(st.bad_lines, 1);
+	influx_udp_stop(u);
+	influx_udp_stop(NULL);
+	got = read_all(db);
+	ck_assert_str_eq(got, "u{h=\"a\"} 1000=1\nu_f{h=\"b\"} 1000=2\n");
+	free(got);
+	db_close(db);
+}
+END_TEST
+
 static Suite *line_protocol_suite(void)
 {
 	Suite *s = suite_create("line_protocol");
@@ -554,6 +605,7 @@ static Suite *line_protocol_suite(void)
 	tcase_add_test(tm, test_line_protocol_write_out_of_order_reported);
 	tcase_add_test(tm, test_line_protocol_write_many_tags_and_fields);
 	tcase_add_test(tm, test_line_protocol_uppercase_tag_sorts_before_name);
+	tcase_add_test(tm, test_line_protocol_udp_listener);
 	suite_add_tcase(s, tm);
 	return s;
 }
