@@ -1708,6 +1708,22 @@ int querier_exemplars(struct querier *q, const struct matcher *const *sets, cons
  * Appenders kick the thread when the span passes the threshold; otherwise
  * it wakes every BG_PERIOD_SEC seconds.
  */
+/* The oldest timestamp the head holds (INT64_MAX: none). */
+static int64_t head_oldest(struct db *db)
+{
+	uint32_t n = head_num_series(db->head);
+	int64_t lo = INT64_MAX;
+
+	for (uint32_t id = 0; id < n; id++) {
+		struct head_series *s = head_series_by_id(db->head, id);
+		int64_t m = s ? head_series_mint(db->head, s) : INT64_MAX;
+
+		if (m < lo)
+			lo = m;
+	}
+	return lo;
+}
+
 static void persist_head(struct db *db)
 {
 	int64_t R = db->block_range;
@@ -1724,6 +1740,15 @@ static void persist_head(struct db *db)
 
 		if (lo > hi || hi - lo <= R / 2 * 3)
 			return;
+		/* start at the oldest sample really there: no WAL cut and no
+		 * checkpoint for every empty range of a gap (backfill) */
+		a = head_oldest(db);
+		if (a == INT64_MAX)
+			return;
+		if (a > lo) {
+			atomic_max(&db->min_time, a);
+			continue;
+		}
 		a = lo >= 0 ? lo / R * R : -((-lo + R - 1) / R) * R;
 		b = a + R;
 		ts_error_clear(&err);
@@ -1738,7 +1763,7 @@ static void persist_head(struct db *db)
 			return;
 		}
 		atomic_max(&db->min_time, b);
-		if (cut && (rc = wal_checkpoint_ex(db->wal, wal_seg, b, NULL, ckpt_series_mint, db)) < 0)
+		if (cut && written && (rc = wal_checkpoint_ex(db->wal, wal_seg, b, NULL, ckpt_series_mint, db)) < 0)
 			log_msg(LOG_WARN, "cannot checkpoint the WAL after persisting a block",
 				"err=\"%s\"", ts_strerror(rc));
 		if (__atomic_load_n(&db->bg_stopping, __ATOMIC_RELAXED))
