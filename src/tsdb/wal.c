@@ -872,7 +872,7 @@ int wal_replay(struct wal *w, const struct wal_replay_ops *ops, void *ctx,
 		char name[32];
 
 		snprintf(name, sizeof(name), CKPT_PREFIX "%08" PRIu32, l.ckpt);
-		rc = replay_file(w, name, false, &d, &wrapped, &rctx, st);
+		rc = replay_file(w, name, true, &d, &wrapped, &rctx, st);
 		next = l.ckpt + 1;
 	}
 	w->first_seg = UINT32_MAX;

@@ -144,8 +144,8 @@ void wal_close(struct wal *w);
 
 /*
  * Read the checkpoint and then every later segment in order, calling ops
- * for each good record. A torn or corrupt record ends its file: the file
- * is truncated there (reported in st and the log), and replay goes on with
+ * for each good record. A torn or corrupt record ends its file (segment
+ * or checkpoint): the file is truncated there (reported in st and the log), and replay goes on with
  * the next file. Then opens a fresh segment for writing. Returns 0, or a
  * negative ts_err from a callback or from I/O on the directory.
  */

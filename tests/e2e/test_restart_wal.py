@@ -36,14 +36,25 @@ def samples(v, name, at_ms, span_s):
             for e in data["result"]}
 
 
-def wal_segments(data_dir):
+def wal_files(data_dir):
+    """Segments and checkpoints, oldest first (a checkpoint folds every
+    segment up to its number, so it sorts after them)."""
     d = os.path.join(data_dir, "wal")
-    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.isdigit())
+    out = []
+    for f in os.listdir(d):
+        if f.isdigit():
+            out.append((int(f), 0, os.path.join(d, f)))
+        elif f.startswith("checkpoint.") and f[11:].isdigit():
+            out.append((int(f[11:]), 1, os.path.join(d, f)))
+    return [p for _, _, p in sorted(out)]
 
 
 def newest_nonempty_segment(data_dir):
-    segs = [s for s in wal_segments(data_dir) if os.path.getsize(s) > 0]
-    check(segs, "no WAL segment with data in %s" % data_dir)
+    """The file holding the last record written: the newest segment with
+    data, or the checkpoint when blocks were cut meanwhile and folded the
+    segments into it."""
+    segs = [s for s in wal_files(data_dir) if os.path.getsize(s) > 0]
+    check(segs, "no WAL file with data in %s" % data_dir)
     return segs[-1]
 
 
