@@ -382,6 +382,8 @@ struct db *db_open(const char *dir, const struct db_opts *opts, struct ts_error 
 		sprintf(cdir, "%s/chunks_head", dir);
 		ho.chunks_dir = cdir;
 	}
+	if (dir)
+		ho.block_range = db->block_range; /* no head chunk spans two blocks */
 	db->head = head_new(&ho);
 	free(cdir);
 	ho.chunks_dir = NULL;

@@ -92,6 +92,7 @@ struct head {
 	struct symtab *syms;             /* interned strings, owned */
 	struct index *ix;                /* postings, owned */
 	struct cdisk *disk;              /* files of closed chunks, owned; NULL: heap */
+	int64_t block_range;             /* cut at multiples of this (ms); 0: off */
 	struct tombstones *tomb;         /* deleted ranges by series id, not owned; may be NULL */
 };
 
@@ -116,6 +117,7 @@ struct head *head_new(const struct head_opts *opts)
 	h->stripe = calloc(ns, sizeof(*h->stripe));
 	h->syms = symtab_new();
 	h->ix = index_new();
+	h->block_range = opts && opts->block_range > 0 ? opts->block_range : 0;
 	if (opts && opts->chunks_dir) {
 		struct ts_error e;
 
@@ -472,6 +474,18 @@ static int cut_chunk(struct head *h, struct head_series *s)
 	return 0;
 }
 
+/* Do a and b (a <= b) lie in different block ranges? */
+static bool crosses_block(const struct head *h, int64_t a, int64_t b)
+{
+	int64_t r = h->block_range;
+
+	if (!r)
+		return false;
+	a = a >= 0 ? a / r : -((-a + r - 1) / r);
+	b = b >= 0 ? b / r : -((-b + r - 1) / r);
+	return a != b;
+}
+
 /* Start an open chunk at t. */
 static int open_chunk(struct head *h, struct head_series *s, int64_t t)
 {
@@ -559,7 +573,8 @@ int head_series_append_locked(struct head *h, struct head_series *s, int64_t t,
 		return append_ooo(h, s, t, vbits);
 	if (rc != 0)
 		return rc;
-	if (s->enc.buf && s->enc.num >= h->chunk_samples && cut_chunk(h, s) < 0)
+	if (s->enc.buf && (s->enc.num >= h->chunk_samples || crosses_block(h, s->open_mint, t)) &&
+	    cut_chunk(h, s) < 0)
 		return TS_ERR_NOMEM;
 	if (!s->enc.buf && open_chunk(h, s, t) < 0)
 		return TS_ERR_NOMEM;

@@ -29,6 +29,8 @@ struct head_series;
 struct head_opts {
 	size_t chunk_samples; /* samples per chunk before a cut (XOR_CHUNK_SAMPLES) */
 	size_t stripes;       /* lock stripes of the series table, power of 2 (256) */
+	int64_t block_range;  /* also cut at multiples of this (ms), so no chunk
+			       * spans two blocks; 0: only by chunk_samples */
 	const char *chunks_dir; /* completed chunks go to mmap'd files here
 				 * (chunks_disk.h); NULL: they stay on the heap */
 };
