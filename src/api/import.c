@@ -23,81 +23,14 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
-#include <zlib.h>
 
 #include "api/api_int.h"
 #include "api/params.h"
 #include "ingest/text_import.h"
 #include "util/arena.h"
+#include "util/gzip.h"
 
 #define TEXT_PLAIN "text/plain; charset=utf-8"
-
-/* Inflate a gzip (or zlib) body of at most max bytes into a malloc'd
- * buffer; 0, 400 (corrupt), 413 (too large) or 500 (out of memory). */
-static int gunzip(const uint8_t *in, size_t inlen, size_t max, char **out, size_t *outlen)
-{
-	size_t cap = inlen * 4 + 1024, n = 0;
-	char *buf;
-	z_stream z;
-	int rc = Z_OK;
-
-	if (cap > max + 1)
-		cap = max + 1;
-	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, 32 + MAX_WBITS) != Z_OK)
-		return 500;
-	buf = malloc(cap);
-	if (!buf) {
-		inflateEnd(&z);
-		return 500;
-	}
-	z.next_in = (Bytef *)in;
-	z.avail_in = (uInt)inlen;
-	while (rc != Z_STREAM_END) {
-		if (n == cap) {
-			size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-			char *nb;
-
-			if (n > max || ncap <= cap) {
-				free(buf);
-				inflateEnd(&z);
-				return 413;
-			}
-			nb = realloc(buf, ncap);
-			if (!nb) {
-				free(buf);
-				inflateEnd(&z);
-				return 500;
-			}
-			buf = nb;
-			cap = ncap;
-		}
-		z.next_out = (Bytef *)buf + n;
-		z.avail_out = (uInt)(cap - n);
-		rc = inflate(&z, Z_NO_FLUSH);
-		n = cap - z.avail_out;
-		if (rc == Z_STREAM_END && z.avail_in > 0) {
-			/* concatenated gzip members */
-			if (inflateReset(&z) != Z_OK)
-				break;
-			rc = Z_OK;
-			continue;
-		}
-		if (rc != Z_OK && rc != Z_STREAM_END && !(rc == Z_BUF_ERROR && z.avail_out == 0)) {
-			free(buf);
-			inflateEnd(&z);
-			return 400;
-		}
-	}
-	inflateEnd(&z);
-	if (n > max) {
-		free(buf);
-		return 413;
-	}
-	*out = buf;
-	*outlen = n;
-	return 0;
-}
 
 static int64_t now_ms(void)
 {
@@ -184,11 +117,13 @@ void api_handle_import_prometheus(struct http_request *req, struct http_response
 						       enc));
 			return;
 		}
-		st = gunzip(req->body, req->body_len, api->rw_max_decoded_bytes, &inflated, &len);
+		st = gzip_inflate(req->body, req->body_len, api->rw_max_decoded_bytes, &inflated,
+				  &len);
 		if (st) {
-			answer(resp, st, st == 400 ? "corrupt gzip body"
-					 : st == 413 ? "decompressed body exceeds the limit"
-					 : "out of memory");
+			answer(resp, st == TS_ERR_INVALID ? 400 : st == TS_ERR_LIMIT ? 413 : 500,
+			       st == TS_ERR_INVALID ? "corrupt gzip body"
+			       : st == TS_ERR_LIMIT ? "decompressed body exceeds the limit"
+			       : "out of memory");
 			return;
 		}
 		body = inflated;

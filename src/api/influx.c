@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <zlib.h>
 
 #include "api/selfmetrics.h"
 #include "ingest/line_protocol.h"
@@ -35,6 +34,7 @@
 #include "tsdb/db.h"
 #include "tsdb/labels.h"
 #include "util/arena.h"
+#include "util/gzip.h"
 
 /* The InfluxDB version varve answers as (the last 1.x release line). */
 #define INFLUX_VERSION "1.8.10"
@@ -67,98 +67,6 @@ static void influx_error(struct http_response *resp, bool v2, int status, const 
 	buf_addch(&resp->body, '\n');
 	resp->status = status;
 	resp->content_type = JSON_TYPE;
-}
-
-/*
- * Inflate a gzip (or zlib) body into a malloc'd buffer of at most max
- * bytes. Returns 0 with *out and *outlen set, 413 when the result would pass
- * max, 400 when the data is corrupt, 500 when out of memory.
- */
-static int inflate_body(const uint8_t *in, size_t inlen, size_t max, char **out,
-			size_t *outlen)
-{
-	size_t cap = inlen * 4 + 4096, len = 0;
-	char *buf = NULL;
-	z_stream z;
-	int rc, status = 0;
-
-	if (cap > max + 1)
-		cap = max + 1;
-	memset(&z, 0, sizeof(z));
-	if (inflateInit2(&z, 32 + MAX_WBITS) != Z_OK)
-		return 500;
-	buf = malloc(cap);
-	if (!buf) {
-		inflateEnd(&z);
-		return 500;
-	}
-	z.next_in = (Bytef *)in;
-	for (;;) {
-		size_t room;
-
-		if (len == cap) {
-			size_t ncap = cap * 2;
-			char *n;
-
-			if (cap > max) {
-				status = 413;
-				break;
-			}
-			if (ncap > max + 1)
-				ncap = max + 1;
-			n = realloc(buf, ncap);
-			if (!n) {
-				status = 500;
-				break;
-			}
-			buf = n;
-			cap = ncap;
-		}
-		room = cap - len;
-		if (room > UINT32_MAX)
-			room = UINT32_MAX;
-		/* input fed in one go (bounded by the HTTP body limit) */
-		if (z.avail_in == 0 && (size_t)(z.next_in - in) < inlen) {
-			size_t left = inlen - (size_t)(z.next_in - in);
-
-			z.avail_in = left > UINT32_MAX ? UINT32_MAX : (uInt)left;
-		}
-		z.next_out = (Bytef *)buf + len;
-		z.avail_out = (uInt)room;
-		rc = inflate(&z, Z_NO_FLUSH);
-		len += room - z.avail_out;
-		if (len > max) {
-			status = 413;
-			break;
-		}
-		if (rc == Z_STREAM_END) {
-			/* concatenated gzip members (as some senders write) */
-			if ((size_t)(z.next_in - in) < inlen && z.avail_in > 0) {
-				if (inflateReset(&z) != Z_OK) {
-					status = 400;
-					break;
-				}
-				continue;
-			}
-			break;
-		}
-		if (rc == Z_BUF_ERROR && z.avail_out > 0) {
-			status = 400; /* truncated input */
-			break;
-		}
-		if (rc != Z_OK && rc != Z_BUF_ERROR) {
-			status = rc == Z_MEM_ERROR ? 500 : 400;
-			break;
-		}
-	}
-	inflateEnd(&z);
-	if (status) {
-		free(buf);
-		return status;
-	}
-	*out = buf;
-	*outlen = len;
-	return 0;
 }
 
 void api_handle_influx_write(struct http_request *req, struct http_response *resp, void *ctx)
@@ -207,9 +115,9 @@ void api_handle_influx_write(struct http_request *req, struct http_response *res
 				     msg ? msg : "unsupported content encoding");
 			return;
 		}
-		st = inflate_body(req->body, req->body_len, api->rw_max_decoded_bytes, &inflated,
+		st = gzip_inflate(req->body, req->body_len, api->rw_max_decoded_bytes, &inflated,
 				  &len);
-		if (st == 413) {
+		if (st == TS_ERR_LIMIT) {
 			msg = arena_printf(req->arena,
 					   "decompressed body exceeds the limit of %zu bytes",
 					   api->rw_max_decoded_bytes);
@@ -218,8 +126,9 @@ void api_handle_influx_write(struct http_request *req, struct http_response *res
 			return;
 		}
 		if (st) {
-			influx_error(resp, v2, st, st == 400 ? "invalid" : "internal error",
-				     st == 400 ? "corrupt gzip body" : "out of memory");
+			influx_error(resp, v2, st == TS_ERR_INVALID ? 400 : 500,
+				     st == TS_ERR_INVALID ? "invalid" : "internal error",
+				     st == TS_ERR_INVALID ? "corrupt gzip body" : "out of memory");
 			return;
 		}
 		body = inflated;

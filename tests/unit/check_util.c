@@ -7,6 +7,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/gzip.h"
 
 #include "prometheus.pb-c.h"
 
@@ -16,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 /* ------------------------------------------------------------ arena */
 
@@ -469,6 +471,79 @@ START_TEST(test_util_error_helpers)
 }
 END_TEST
 
+/* ------------------------------------------------------------ gzip */
+
+/* gzip-compress in[0..n) into out (cap bytes); returns the length. */
+static size_t gz(const void *in, size_t n, uint8_t *out, size_t cap)
+{
+	z_stream z;
+
+	memset(&z, 0, sizeof(z));
+	ck_assert_int_eq(deflateInit2(&z, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY),
+			 Z_OK);
+	z.next_in = (Bytef *)(uintptr_t)in;
+	z.avail_in = (uInt)n;
+	z.next_out = out;
+	z.avail_out = (uInt)cap;
+	ck_assert_int_eq(deflate(&z, Z_FINISH), Z_STREAM_END);
+	n = z.total_out;
+	deflateEnd(&z);
+	return n;
+}
+
+START_TEST(test_util_gzip_round_trip_and_limit)
+{
+	static uint8_t plain[100000], packed[200000];
+	size_t plen, olen;
+	char *out;
+
+	for (size_t i = 0; i < sizeof(plain); i++)
+		plain[i] = (uint8_t)("cpu,host=a usage=1.5 1\n"[i % 24]);
+	plen = gz(plain, sizeof(plain), packed, sizeof(packed));
+	ck_assert_uint_lt(plen, sizeof(plain) / 10);
+
+	/* exactly the limit is fine; the buffer grows from its first guess */
+	ck_assert_int_eq(gzip_inflate(packed, plen, sizeof(plain), &out, &olen), 0);
+	ck_assert_uint_eq(olen, sizeof(plain));
+	ck_assert_mem_eq(out, plain, sizeof(plain));
+	ck_assert_int_eq(out[olen], '\0');
+	free(out);
+
+	/* one byte more than the limit is refused */
+	out = NULL;
+	ck_assert_int_eq(gzip_inflate(packed, plen, sizeof(plain) - 1, &out, &olen),
+			 TS_ERR_LIMIT);
+	ck_assert_ptr_null(out);
+}
+END_TEST
+
+START_TEST(test_util_gzip_members_corrupt_truncated)
+{
+	uint8_t packed[4096], bad[4096];
+	size_t a, b, olen;
+	char *out = NULL;
+
+	/* two concatenated members inflate to both texts */
+	a = gz("hello ", 6, packed, sizeof(packed));
+	b = gz("world", 5, packed + a, sizeof(packed) - a);
+	ck_assert_int_eq(gzip_inflate(packed, a + b, 1024, &out, &olen), 0);
+	ck_assert_uint_eq(olen, 11);
+	ck_assert_str_eq(out, "hello world");
+	free(out);
+	out = NULL;
+
+	/* cut anywhere inside the stream: corrupt, never success */
+	for (size_t cut = 1; cut < a; cut++)
+		ck_assert_int_eq(gzip_inflate(packed, cut, 1024, &out, &olen), TS_ERR_INVALID);
+	ck_assert_ptr_null(out);
+
+	/* not gzip at all */
+	memset(bad, 'x', 64);
+	ck_assert_int_eq(gzip_inflate(bad, 64, 1024, &out, &olen), TS_ERR_INVALID);
+	ck_assert_ptr_null(out);
+}
+END_TEST
+
 Suite *util_suite(void);
 
 Suite *util_suite(void)
@@ -503,6 +578,8 @@ Suite *util_suite(void)
 
 	tc = tcase_create("error");
 	tcase_add_test(tc, test_util_error_helpers);
+	tcase_add_test(tc, test_util_gzip_round_trip_and_limit);
+	tcase_add_test(tc, test_util_gzip_members_corrupt_truncated);
 	suite_add_tcase(s, tc);
 	return s;
 }
