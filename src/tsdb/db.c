@@ -990,6 +990,13 @@ int db_delete_series(struct db *db, const struct matcher *ms, size_t nms, int64_
 	}
 	for (size_t i = 0; i < nt && rc == 0; i++)
 		rc = tomb_add(db->tomb, tv[i].ref, mint, maxt);
+	if (rc == 0 && db->blocks) {
+		/* blocks are rewritten without the deleted samples, so the
+		 * tombstones only matter while samples are in the head/WAL */
+		pthread_mutex_lock(&db->work_lock);
+		rc = bstore_delete(db->blocks, ms, nms, mint, maxt, err);
+		pthread_mutex_unlock(&db->work_lock);
+	}
 out:
 	series_set_release(&set);
 	querier_free(q);

@@ -3,7 +3,8 @@
 persisted into blocks (and compacted) while data keeps coming; everything
 stays queryable across a clean restart; a block with a flipped byte is
 moved aside and reported while the rest is served; a half-written block
-directory left by a crash is removed at start."""
+directory left by a crash is removed at start; a delete through the
+admin API reaches the blocks and outlives a restart."""
 
 import json
 import os
@@ -164,6 +165,37 @@ def body(r):
     r.case("half-written block removed at start", tmp_removed)
     r.case("data still served after the cleanup", rest_served_again, v4, victim)
     r.case("clean stop", lambda: check_eq(v4.stop(), 0, "exit status"))
+
+    # a delete reaches the blocks (they are rewritten) and outlives restarts
+    v5 = lib.start_varve(ARGS + ["--enable-admin-api"], data_dir=data_dir)
+    r.add_log(v5)
+    mid = T0 + N // 2 * STEP
+
+    def delete():
+        st, _, body = lib.http("POST", v5.url + "/api/v1/admin/tsdb/delete_series",
+                               "match[]=e2e_blk%7Bk%3D%222%22%7D&start=0&end=" +
+                               "%.3f" % (mid / 1000),
+                               {"Content-Type": "application/x-www-form-urlencoded"})
+        check_eq(st, 204, "delete_series (%r)" % body)
+    r.case("delete the first half of one series", delete)
+
+    def deleted(v):
+        got = samples(v)
+        for k in range(SERIES):
+            want = [s for s in expected(k)
+                    if not victim["mint"] <= s[0] < victim["maxt"]
+                    and not (k == 2 and s[0] <= mid)]
+            have = [s for s in got.get(k, [])
+                    if not victim["mint"] <= s[0] < victim["maxt"]]
+            check_eq(have, want, "samples of k=%d after the delete" % k)
+            if k == 2:
+                check(all(s[0] > mid for s in got.get(k, [])), "deleted samples returned")
+    r.case("deleted samples gone, the rest kept", deleted, v5)
+    r.case("clean stop", lambda: check_eq(v5.stop(), 0, "exit status"))
+    v6 = lib.start_varve(ARGS, data_dir=data_dir)
+    r.add_log(v6)
+    r.case("the delete outlives a restart", deleted, v6)
+    r.case("clean stop", lambda: check_eq(v6.stop(), 0, "exit status"))
 
 
 def rest_served_again(v, victim):
