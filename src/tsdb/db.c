@@ -43,17 +43,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tsdb/head.h"
-#include "tsdb/index.h"
 #include "tsdb/block.h"
 #include "tsdb/chunk_xor.h"
 #include "tsdb/compact.h"
-#include "util/arena.h"
-#include "util/log.h"
-#include "util/log.h"
+#include "tsdb/head.h"
+#include "tsdb/index.h"
 #include "tsdb/tombstone.h"
 #include "tsdb/wal.h"
+#include "util/arena.h"
 #include "util/buf.h"
+#include "util/log.h"
 
 #define APP_FREE_MAX 16
 #define DEFAULT_BLOCK_RANGE (2 * 3600 * 1000LL)
