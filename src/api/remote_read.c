@@ -46,41 +46,11 @@
 #include "tsdb/chunk_xor.h"
 #include "tsdb/db.h"
 #include "util/arena.h"
+#include "util/crc32c.h"
 
 #define TEXT_TYPE "text/plain; charset=utf-8"
 #define SAMPLES_TYPE "application/x-protobuf"
 #define STREAM_TYPE "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse"
-
-/* ------------------------------------------------------------ CRC-32C */
-
-static uint32_t crc32c_table[256];
-static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
-
-static void crc32c_init(void)
-{
-	uint32_t c, i;
-	int k;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1; /* Castagnoli, reflected */
-		crc32c_table[i] = c;
-	}
-}
-
-/* CRC-32C (Castagnoli) of p[0..n), as Go's crc32.Checksum with the
- * Castagnoli table. */
-static uint32_t crc32c(const uint8_t *p, size_t n)
-{
-	uint32_t c = 0xffffffffu;
-	size_t i;
-
-	pthread_once(&crc32c_once, crc32c_init);
-	for (i = 0; i < n; i++)
-		c = crc32c_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
-	return c ^ 0xffffffffu;
-}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -182,7 +152,7 @@ static bool append_frame(struct buf *out, const Prometheus__ChunkedReadResponse 
 	at = out->len + 4;
 	buf_add(out, "\0\0\0\0", 4); /* CRC goes here */
 	prometheus__chunked_read_response__pack(msg, (uint8_t *)out->data + at);
-	crc = crc32c((const uint8_t *)out->data + at, len);
+	crc = crc32c(0, out->data + at, len);
 	out->data[at - 4] = (char)(crc >> 24);
 	out->data[at - 3] = (char)(crc >> 16);
 	out->data[at - 2] = (char)(crc >> 8);

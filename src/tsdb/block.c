@@ -35,6 +35,7 @@
 
 #include "tsdb/chunk_xor.h"
 #include "util/arena.h"
+#include "util/crc32c.h"
 
 #define SEG_MAX_BYTES ((uint64_t)512 << 20)
 #define SEG_HEADER 8
@@ -44,46 +45,6 @@
 #define WBUF_BYTES (1 << 20)
 
 enum { SECT_SYMBOLS = 0, SECT_SERIES = 1, SECT_LABELS = 2, SECT_POSTINGS = 3 };
-
-/* ------------------------------------------------------------ CRC32C */
-
-static uint32_t crc_tab[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc_tab[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
-uint32_t block_crc32c(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-
-	pthread_once(&crc_once, crc_init);
-	crc = ~crc;
-	while (len >= 8) {
-		uint32_t lo = ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			       (uint32_t)p[3] << 24) ^ crc;
-
-		crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-		      crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^ crc_tab[3][p[4]] ^
-		      crc_tab[2][p[5]] ^ crc_tab[1][p[6]] ^ crc_tab[0][p[7]];
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
-	return ~crc;
-}
 
 /* ------------------------------------------------------------ helpers */
 
@@ -476,8 +437,8 @@ static int write_chunk(struct block_writer *w, const uint8_t *data, size_t len, 
 	w->chunks[w->nchunks].seg = w->nsegs - 1;
 	w->chunks[w->nchunks].off = (uint32_t)w->seg_off;
 	w->nchunks++;
-	crc = block_crc32c(0, &enc, 1);
-	crc = block_crc32c(crc, data, len);
+	crc = crc32c(0, &enc, 1);
+	crc = crc32c(crc, data, len);
 	put32(c4, crc);
 	if (w->wlen + total > WBUF_BYTES && flush_wbuf(w) < 0)
 		return TS_ERR_IO;
@@ -627,7 +588,7 @@ static bool put_section(struct bbuf *ix, const struct bbuf *c, uint64_t *off)
 {
 	*off = ix->n;
 	return bb_u32(ix, (uint32_t)c->n) && bb_put(ix, c->p, c->n) &&
-	       bb_u32(ix, block_crc32c(0, c->p, c->n));
+	       bb_u32(ix, crc32c(0, c->p, c->n));
 }
 
 static int write_meta(const char *path, const struct block_meta *m)
@@ -792,7 +753,7 @@ static int build_index(struct block_writer *w, struct bbuf *ix)
 		goto out;
 	for (int i = 0; i < NSECT; i++)
 		put64(tocb + 8 * i, toc[i]);
-	put32(tocb + 32, block_crc32c(0, tocb, 32));
+	put32(tocb + 32, crc32c(0, tocb, 32));
 	memcpy(tocb + 36, "VBIT", 4);
 	if (!bb_put(ix, tocb, TOC_BYTES))
 		goto out;
@@ -999,7 +960,7 @@ static int check_index(struct block *b, struct ts_error *err)
 		return ts_error_set(err, TS_ERR_CORRUPT, "block %s: index has a bad header",
 				    b->meta.id);
 	toc = p + len - TOC_BYTES;
-	if (memcmp(toc + 36, "VBIT", 4) != 0 || get32(toc + 32) != block_crc32c(0, toc, 32))
+	if (memcmp(toc + 36, "VBIT", 4) != 0 || get32(toc + 32) != crc32c(0, toc, 32))
 		return ts_error_set(err, TS_ERR_CORRUPT, "block %s: index TOC fails its CRC",
 				    b->meta.id);
 	for (int i = 0; i < NSECT; i++) {
@@ -1013,7 +974,7 @@ static int check_index(struct block *b, struct ts_error *err)
 		if ((uint64_t)l + 8 + off > len - TOC_BYTES)
 			return ts_error_set(err, TS_ERR_CORRUPT,
 					    "block %s: index section %d out of bounds", b->meta.id, i);
-		if (get32(p + off + 4 + l) != block_crc32c(0, p + off + 4, l))
+		if (get32(p + off + 4 + l) != crc32c(0, p + off + 4, l))
 			return ts_error_set(err, TS_ERR_CORRUPT,
 					    "block %s: index section %d fails its CRC", b->meta.id, i);
 		b->sect[i] = p + off + 4;
@@ -1081,7 +1042,7 @@ static int check_segment(struct block *b, uint32_t k, struct ts_error *err)
 		uint64_t l = rd_uvarint(&r);
 
 		if (r.err || l + 5 > (uint64_t)(r.end - r.p) || *r.p != ENC_XOR ||
-		    get32(r.p + 1 + l) != block_crc32c(0, r.p, l + 1))
+		    get32(r.p + 1 + l) != crc32c(0, r.p, l + 1))
 			return ts_error_set(err, TS_ERR_CORRUPT,
 					    "block %s: chunk at %zu of segment %06u fails its check",
 					    b->meta.id, (size_t)(start - m->p), k + 1);

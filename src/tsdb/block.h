@@ -115,9 +115,6 @@ struct block_meta {
 	char sources[BLOCK_MAX_SOURCES][BLOCK_ID_LEN + 1]; /* level-1 blocks merged in */
 };
 
-/* CRC32C (Castagnoli) of buf[0..len), continuing from crc (0 to start). */
-uint32_t block_crc32c(uint32_t crc, const void *buf, size_t len);
-
 /* True when name is a block id (26 Crockford base32 characters). */
 bool block_is_id(const char *name);
 

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/crc32c.h"
 #include "util/log.h"
 
 #define LOGGED_PAGE_BITS 16
@@ -83,54 +84,6 @@ struct wal {
 	bool syncer_running;     /* syncer was started */
 	pthread_mutex_t ckpt_lock; /* one checkpoint at a time */
 };
-
-/* ------------------------------------------------------------ CRC32C */
-
-static uint32_t crc_tab[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-	for (uint32_t i = 0; i < 256; i++) {
-		uint32_t c = i;
-
-		for (int k = 0; k < 8; k++)
-			c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-		crc_tab[0][i] = c;
-	}
-	for (uint32_t i = 0; i < 256; i++)
-		for (int t = 1; t < 8; t++)
-			crc_tab[t][i] = (crc_tab[t - 1][i] >> 8) ^ crc_tab[0][crc_tab[t - 1][i] & 0xff];
-}
-
-/* Slicing-by-8 over the reflected Castagnoli polynomial. */
-uint32_t wal_crc32c(uint32_t crc, const void *data, size_t n)
-{
-	const uint8_t *p = data;
-
-	pthread_once(&crc_once, crc_init);
-	crc = ~crc;
-	while (n && ((uintptr_t)p & 7)) {
-		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
-		n--;
-	}
-	while (n >= 8) {
-		uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-				     (uint32_t)p[3] << 24);
-		uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-			      (uint32_t)p[7] << 24;
-
-		crc = crc_tab[7][lo & 0xff] ^ crc_tab[6][(lo >> 8) & 0xff] ^
-		      crc_tab[5][(lo >> 16) & 0xff] ^ crc_tab[4][lo >> 24] ^
-		      crc_tab[3][hi & 0xff] ^ crc_tab[2][(hi >> 8) & 0xff] ^
-		      crc_tab[1][(hi >> 16) & 0xff] ^ crc_tab[0][hi >> 24];
-		p += 8;
-		n -= 8;
-	}
-	while (n--)
-		crc = (crc >> 8) ^ crc_tab[0][(crc ^ *p++) & 0xff];
-	return ~crc;
-}
 
 /* ------------------------------------------------------------ encoding */
 
@@ -220,7 +173,7 @@ static void rec_end(struct buf *out, size_t at, enum wal_rec_type type)
 	h = (uint8_t *)out->data + at;
 	put_u32(h, (uint32_t)(out->len - at - WAL_HEADER));
 	h[8] = (uint8_t)type;
-	put_u32(h + 4, wal_crc32c(0, h + 8, out->len - at - 8));
+	put_u32(h + 4, crc32c(0, h + 8, out->len - at - 8));
 }
 
 static void add_varint(struct buf *out, uint64_t v)
@@ -350,7 +303,7 @@ static enum frame_state frame_at(const uint8_t *data, size_t len, size_t off, ui
 		return FRAME_BAD;
 	if (len - off - WAL_HEADER < n)
 		return FRAME_TORN;
-	if (wal_crc32c(0, data + off + 8, (size_t)n + 1) != get_u32(data + off + 4))
+	if (crc32c(0, data + off + 8, (size_t)n + 1) != get_u32(data + off + 4))
 		return FRAME_BAD;
 	*type = data[off + 8];
 	if (*type < WAL_REC_SERIES || *type > WAL_REC_TOMBSTONES)

@@ -160,9 +160,6 @@ void wal_enc_series(struct buf *out, uint32_t ref, const struct labels *ls);
 void wal_enc_samples(struct buf *out, const struct wal_sample *s, size_t n);
 void wal_enc_tombstones(struct buf *out, const struct wal_tombstone *t, size_t n);
 
-/* CRC32C (Castagnoli) of p[0..n) continuing from crc (0 to start). */
-uint32_t wal_crc32c(uint32_t crc, const void *p, size_t n);
-
 /* ------------------------------------------------------------ writing */
 
 /* Whether a SERIES record for ref was written by this process (or read
