@@ -10,10 +10,10 @@ CRC-checked and every chunk is decoded by varve's own decoder
 
 - Prometheus's chunks and varve's chunks decode to the same samples, and
   those are exactly the samples written in the window;
-- varve ships its stored chunks: over the whole range every chunk but a
-  series' last holds 120 samples (the head's cut), and a chunk's bytes
-  are what the encoder writes for its samples; in the window the
-  boundary chunks are trimmed to it;
+- varve ships its stored chunks: over the whole range the chunks hold the
+  samples between the head's cuts (120 samples, or a block boundary),
+  and a chunk's bytes are what the encoder writes for its samples; in
+  the window the boundary chunks are trimmed to it;
 - frames respect --remote-read.max-bytes-in-frame (set small here, so
   series span several frames, in time order, with the same labels);
 - SAMPLES answers over --remote-read.sample-limit fail with 400 naming
@@ -163,13 +163,32 @@ def case_same(v, p, start, end):
         check_eq(dv[labels], want[labels], "varve's samples of %r" % (labels,))
 
 
+BLOCK_MS = 2 * 3600 * 1000  # varve's default --storage.block-duration
+
+
+def head_cuts():
+    """Sample indexes at which the head starts a chunk for this data set:
+    after 120 samples, and where a sample falls into another block range
+    than its chunk's first sample (the head cuts at block boundaries, as
+    Prometheus's does, so where the cuts fall depends on the clock)."""
+    starts = []
+    first = None
+    for k in range(N):
+        t = START + k * STEP
+        if first is None or k - starts[-1] >= 120 or t // BLOCK_MS != first // BLOCK_MS:
+            starts.append(k)
+            first = t
+    return starts
+
+
 def case_stored_chunks(v):
     sv, _ = streamed(v, START, END)
+    starts = head_cuts()
+    want = [b - a for a, b in zip(starts, starts[1:] + [N])]
     for labels, chunks in sv.items():
         dec = xor_dump([c[2] for c in chunks])
         counts = [struct.unpack(">H", c[2][:2])[0] for c in chunks]
-        check_eq(counts[:-1], [120] * (len(counts) - 1),
-                 "stored chunks of %r: %r" % (labels, counts))
+        check_eq(counts, want, "stored chunks of %r" % (labels,))
         for (_, _, data), (reenc, _) in zip(chunks, dec):
             check_eq(data, reenc, "chunk bytes vs the encoder's")
 
@@ -181,10 +200,11 @@ def case_trimmed(v):
     for labels, chunks in sv.items():
         check(chunks[0][0] >= start and chunks[-1][1] <= end,
               "chunk outside the window: %r" % ((chunks[0][0], chunks[-1][1]),))
-        # the head cut chunks at samples 120, 240, ...: the first chunk is
-        # the trimmed rest of the second stored one, the next starts at a cut
+        # the first chunk is the trimmed rest of a stored one, the next
+        # starts where the head cut
         check_eq(chunks[0][0], START + 131 * STEP, "first sample in the window")
-        check_eq(chunks[1][0], START + 240 * STEP, "second chunk starts at a cut")
+        cut = min(k for k in head_cuts() if k > 131)
+        check_eq(chunks[1][0], START + cut * STEP, "second chunk starts at a cut")
 
 
 def case_frames(v):
