@@ -111,10 +111,13 @@ START_TEST(test_labels_validate_errors)
 	struct label badmetric[] = { { "__name__", "1up" } };
 	struct label badutf[] = { { "__name__", "up" }, { "job", "a\xc3" } };
 	struct label dash[] = { { "__name__", "up" }, { "a-b", "x" } };
+	struct label sorted_dup[] = { { "__name__", "up" }, { "job", "a" }, { "job", "b" } };
 
 	ck_assert_int_eq(validate(bad_name, 2, &err, NULL), TS_ERR_INVALID);
 	ck_assert_str_eq(err.msg, "invalid label name \"0abc\"");
 	ck_assert_int_eq(validate(dup, 3, &err, NULL), TS_ERR_INVALID);
+	ck_assert_str_eq(err.msg, "duplicate label name \"job\"");
+	ck_assert_int_eq(validate(sorted_dup, 3, &err, NULL), TS_ERR_INVALID);
 	ck_assert_str_eq(err.msg, "duplicate label name \"job\"");
 	ck_assert_int_eq(validate(noname, 1, &err, NULL), TS_ERR_INVALID);
 	ck_assert_str_eq(err.msg, "missing metric name");
