@@ -44,6 +44,7 @@
 #include "prometheus.pb-c.h"
 #include "tsdb/chunk_xor.h"
 #include "tsdb/db.h"
+#include "tests/unit/http_client.h"
 #include "util/arena.h"
 
 /* Body limit of the test server (small, to test 413 cheaply). */
@@ -57,7 +58,6 @@ static struct db *db;
 static struct selfmetrics *sm;
 static struct api *api;
 static struct http_server *srv;
-static uint16_t port;
 
 static void server_setup(void)
 {
@@ -84,8 +84,8 @@ static void server_setup(void)
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_eq(api_register(api, srv), 0);
 	ck_assert_msg(http_server_start(srv, "127.0.0.1:0", &err) == 0, "start: %s", err.msg);
-	port = http_server_port(srv);
-	ck_assert_uint_ne(port, 0);
+	test_port = http_server_port(srv);
+	ck_assert_uint_ne(test_port, 0);
 }
 
 static void server_teardown(void)
@@ -101,129 +101,6 @@ static void server_teardown(void)
 }
 
 /* ------------------------------------------------------------ HTTP client */
-
-struct reply {
-	int status;      /* HTTP status */
-	char *head;      /* status line and headers, NUL-terminated */
-	char *body;      /* body, NUL-terminated */
-	size_t body_len; /* bytes of body */
-};
-
-static void reply_free(struct reply *r)
-{
-	free(r->head);
-	free(r->body);
-	memset(r, 0, sizeof(*r));
-}
-
-/* Header value (first occurrence, case-insensitive name) copied to out. */
-static bool reply_header(const struct reply *r, const char *name, char *out, size_t cap)
-{
-	const char *p = r->head;
-	size_t nl = strlen(name);
-
-	while ((p = strchr(p, '\n'))) {
-		p++;
-		if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
-			const char *v = p + nl + 1, *e;
-
-			while (*v == ' ')
-				v++;
-			e = strpbrk(v, "\r\n");
-			if (!e)
-				e = v + strlen(v);
-			snprintf(out, cap, "%.*s", (int)(e - v), v);
-			return true;
-		}
-	}
-	return false;
-}
-
-static int connect_server(void)
-{
-	struct sockaddr_in sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_ge(fd, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	return fd;
-}
-
-static void send_all(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-
-	while (n) {
-		ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* server closed early (413): read what it said */
-		c += w;
-		n -= (size_t)w;
-	}
-}
-
-/* Read the whole answer (the server closes: we send Connection: close). */
-static void read_reply(int fd, struct reply *r)
-{
-	size_t cap = 65536, len = 0;
-	char *buf = malloc(cap), *sep;
-	ssize_t n;
-
-	ck_assert_ptr_nonnull(buf);
-	for (;;) {
-		if (len + 4096 > cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
-	sep = strstr(buf, "\r\n\r\n");
-	ck_assert_msg(sep != NULL, "no header end in reply: %s", buf);
-	r->head = strndup(buf, (size_t)(sep - buf));
-	r->body_len = len - (size_t)(sep + 4 - buf);
-	r->body = malloc(r->body_len + 1);
-	memcpy(r->body, sep + 4, r->body_len);
-	r->body[r->body_len] = '\0';
-	ck_assert_int_eq(sscanf(buf, "HTTP/1.%*d %d", &r->status), 1);
-	free(buf);
-}
-
-/*
- * One request. extra_headers: "\r\n"-terminated lines or NULL. With
- * fake_length != 0 that Content-Length is announced but no body is sent.
- */
-static void http_req(const char *method, const char *target, const char *extra_headers,
-		     const void *body, size_t len, size_t fake_length, struct reply *r)
-{
-	char head[4096 + 2048];
-	int fd = connect_server(), n;
-
-	n = snprintf(head, sizeof(head),
-		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
-		     "Content-Length: %zu\r\n\r\n",
-		     method, target, extra_headers ? extra_headers : "",
-		     fake_length ? fake_length : len);
-	ck_assert_int_lt(n, (int)sizeof(head));
-	send_all(fd, head, (size_t)n);
-	if (body && len && !fake_length)
-		send_all(fd, body, len);
-	read_reply(fd, r);
-	close(fd);
-}
 
 static void http_get(const char *target, struct reply *r)
 {
@@ -734,7 +611,7 @@ START_TEST(test_api_offload_does_not_block)
 	ck_assert_int_eq(http_server_route(s, "/slow", HTTP_ROUTE_OFFLOAD, slow_handler, NULL), 0);
 	ck_assert_int_eq(http_server_route(s, "/fast", 0, fast_handler, NULL), 0);
 	ck_assert_msg(http_server_start(s, "127.0.0.1:0", &err) == 0, "%s", err.msg);
-	port = http_server_port(s);
+	test_port = http_server_port(s);
 
 	memset(&slow, 0, sizeof(slow));
 	ck_assert_int_eq(pthread_create(&th, NULL, slow_client, &slow), 0);
@@ -965,9 +842,9 @@ END_TEST
 static void send_raw(const char *data, size_t len)
 {
 	char tmp[4096];
-	int fd = connect_server();
+	int fd = http_connect();
 
-	send_all(fd, data, len);
+	http_send_all(fd, data, len);
 	shutdown(fd, SHUT_WR);
 	while (recv(fd, tmp, sizeof(tmp), 0) > 0)
 		;
@@ -1703,7 +1580,7 @@ START_TEST(test_api_query_sample_limit)
 	struct api *a2;
 	struct ts_error err;
 	struct reply r;
-	uint16_t saved = port;
+	uint16_t saved = test_port;
 
 	ao.query.max_samples = 2;
 	a2 = api_new(&ao);
@@ -1712,11 +1589,11 @@ START_TEST(test_api_query_sample_limit)
 	ck_assert_ptr_nonnull(s2);
 	ck_assert_int_eq(api_register(a2, s2), 0);
 	ck_assert_msg(http_server_start(s2, "127.0.0.1:0", &err) == 0, "%s", err.msg);
-	port = http_server_port(s2);
+	test_port = http_server_port(s2);
 	http_get("/api/v1/query?query=up&time=1700000000", &r);
 	expect_error(&r, 422, "execution", "set by --query.max-samples");
 	reply_free(&r);
-	port = saved;
+	test_port = saved;
 	http_server_free(s2);
 	api_free(a2);
 }
@@ -1911,8 +1788,8 @@ START_TEST(test_api_main_lock_and_signal)
 		proc_wait_for(&p, "\n", out, sizeof(out));
 		ps = strstr(strstr(out, "msg=\"listening\""), "port=");
 		ck_assert_ptr_nonnull(ps);
-		port = (uint16_t)atoi(ps + 5);
-		ck_assert_uint_ne(port, 0);
+		test_port = (uint16_t)atoi(ps + 5);
+		ck_assert_uint_ne(test_port, 0);
 	}
 	http_get("/-/ready", &r);
 	ck_assert_int_eq(r.status, 200);

@@ -16,21 +16,19 @@
  *                 Prometheus's error types and codes
  *   parse_query - the syntax tree JSON and its parse errors
  */
-#include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "http/server.h"
 #include "tsdb/db.h"
+#include "tests/unit/http_client.h"
 
 Suite *query_api_suite(void);
 
@@ -40,7 +38,6 @@ Suite *query_api_suite(void);
 static struct db *db;
 static struct api *api;
 static struct http_server *srv;
-static uint16_t port;
 
 /* up{instance="a"|"b"} every 15 s for 10 minutes from T0 (value = the
  * sample's index), odd{} holding NaN and +Inf, and 2000 series of
@@ -97,7 +94,7 @@ static void start_server(const struct pql_opts *q)
 	ck_assert_ptr_nonnull(srv);
 	ck_assert_int_eq(api_register(api, srv), 0);
 	ck_assert_msg(http_server_start(srv, "127.0.0.1:0", &err) == 0, "start: %s", err.msg);
-	port = http_server_port(srv);
+	test_port = http_server_port(srv);
 }
 
 static void stop_server(void)
@@ -130,49 +127,15 @@ static void teardown(void)
 /* One request; returns the status, *body gets the malloc'd body. */
 static int request(const char *method, const char *target, const char *form, char **body)
 {
-	struct sockaddr_in sa;
-	char head[8192];
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap), *sep;
-	int fd, n, status = 0;
-	ssize_t r;
+	struct reply r;
+	int status;
 
-	ck_assert_ptr_nonnull(buf);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ge(fd, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_port = htons(port);
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	n = snprintf(head, sizeof(head),
-		     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-		     "%sContent-Length: %zu\r\n\r\n%s",
-		     method, target,
-		     form ? "Content-Type: application/x-www-form-urlencoded\r\n" : "",
-		     form ? strlen(form) : 0, form ? form : "");
-	ck_assert_int_lt(n, (int)sizeof(head));
-	ck_assert_int_eq(send(fd, head, (size_t)n, MSG_NOSIGNAL), n);
-	for (;;) {
-		if (len + 4096 > cap) {
-			cap *= 2;
-			buf = realloc(buf, cap);
-			ck_assert_ptr_nonnull(buf);
-		}
-		r = recv(fd, buf + len, cap - len - 1, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(fd);
-	buf[len] = '\0';
-	ck_assert_int_eq(sscanf(buf, "HTTP/1.%*d %d", &status), 1);
-	sep = strstr(buf, "\r\n\r\n");
-	ck_assert_ptr_nonnull(sep);
-	*body = strdup(sep + 4);
-	free(buf);
+	http_req(method, target, form ? "Content-Type: application/x-www-form-urlencoded\r\n" : NULL,
+		 form, form ? strlen(form) : 0, 0, &r);
+	status = r.status;
+	*body = r.body; /* handed to the caller */
+	r.body = NULL;
+	reply_free(&r);
 	return status;
 }
 
