@@ -1279,74 +1279,25 @@ static int all_postings(struct block *b, struct postings *out)
 	return 0;
 }
 
-static int cmp_post_len(const void *a, const void *b)
+static int blk_values_matching(void *src, const struct matcher *m, bool want,
+			       struct postings *out)
 {
-	const struct postings *x = a, *y = b;
-
-	return x->n < y->n ? -1 : x->n > y->n;
+	return values_matching(src, m, want, out);
 }
+
+static int blk_all(void *src, struct postings *out)
+{
+	return all_postings(src, out);
+}
+
+static const struct postings_source_ops block_source_ops = {
+	.values_matching = blk_values_matching,
+	.all = blk_all,
+};
 
 int block_select(struct block *b, const struct matcher *ms, size_t n, struct postings *out)
 {
-	struct postings *inter, *sub, tmp = POSTINGS_INIT;
-	size_t ni = 0, ns = 0;
-	int rc = 0;
-
-	inter = calloc(n + 1, sizeof(*inter));
-	sub = calloc(n + 1, sizeof(*sub));
-	if (!inter || !sub) {
-		rc = TS_ERR_NOMEM;
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct matcher *m = &ms[i];
-
-		if (m->type == MATCHER_RE && strcmp(m->value, ".*") == 0)
-			continue;
-		if (!matcher_matches_empty(m)) {
-			rc = values_matching(b, m, true, &inter[ni++]);
-			if (rc == 0 && inter[ni - 1].n == 0)
-				break;
-		} else {
-			rc = values_matching(b, m, false, &sub[ns++]);
-		}
-		if (rc < 0)
-			goto out;
-	}
-	if (ni == 0)
-		rc = all_postings(b, &inter[ni++]);
-	if (rc < 0)
-		goto out;
-	qsort(inter, ni, sizeof(*inter), cmp_post_len);
-	for (size_t i = 1; i < ni && inter[0].n; i++) {
-		rc = postings_intersect(&inter[0], &inter[i], &tmp);
-		if (rc < 0)
-			goto out;
-		postings_release(&inter[0]);
-		inter[0] = tmp;
-		tmp = (struct postings)POSTINGS_INIT;
-	}
-	for (size_t i = 0; i < ns && inter[0].n; i++) {
-		if (sub[i].n == 0)
-			continue;
-		rc = postings_subtract(&inter[0], &sub[i], &tmp);
-		if (rc < 0)
-			goto out;
-		postings_release(&inter[0]);
-		inter[0] = tmp;
-		tmp = (struct postings)POSTINGS_INIT;
-	}
-	postings_release(out);
-	*out = inter[0];
-	inter[0] = (struct postings)POSTINGS_INIT;
-out:
-	for (size_t i = 0; inter && i < ni; i++)
-		postings_release(&inter[i]);
-	for (size_t i = 0; sub && i < ns; i++)
-		postings_release(&sub[i]);
-	free(inter);
-	free(sub);
-	return rc;
+	return postings_select(&block_source_ops, b, ms, n, out);
 }
 
 /* A reader positioned at series i's entry, or err set. */

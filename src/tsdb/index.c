@@ -790,8 +790,8 @@ static int cmp_post_len(const void *a, const void *b)
 	return x->n < y->n ? -1 : x->n > y->n;
 }
 
-int index_select(struct index *ix, const struct matcher *ms, size_t n,
-		 struct postings *out)
+int postings_select(const struct postings_source_ops *ops, void *src,
+		    const struct matcher *ms, size_t n, struct postings *out)
 {
 	struct postings *inter, *sub, tmp = POSTINGS_INIT;
 	size_t ni = 0, ns = 0;
@@ -809,17 +809,17 @@ int index_select(struct index *ix, const struct matcher *ms, size_t n,
 		if (m->type == MATCHER_RE && strcmp(m->value, ".*") == 0)
 			continue; /* matches every series */
 		if (!matcher_matches_empty(m)) {
-			rc = values_matching(ix, m, true, &inter[ni++]);
+			rc = ops->values_matching(src, m, true, &inter[ni++]);
 			if (rc == 0 && inter[ni - 1].n == 0)
 				break; /* nothing can match */
 		} else {
-			rc = values_matching(ix, m, false, &sub[ns++]);
+			rc = ops->values_matching(src, m, false, &sub[ns++]);
 		}
 		if (rc < 0)
 			goto out;
 	}
 	if (ni == 0)
-		rc = index_all(ix, &inter[ni++]);
+		rc = ops->all(src, &inter[ni++]);
 	if (rc < 0)
 		goto out;
 	qsort(inter, ni, sizeof(*inter), cmp_post_len);
@@ -852,6 +852,28 @@ out:
 	free(inter);
 	free(sub);
 	return rc;
+}
+
+static int ix_values_matching(void *src, const struct matcher *m, bool want,
+			      struct postings *out)
+{
+	return values_matching(src, m, want, out);
+}
+
+static int ix_all(void *src, struct postings *out)
+{
+	return index_all(src, out);
+}
+
+static const struct postings_source_ops index_source_ops = {
+	.values_matching = ix_values_matching,
+	.all = ix_all,
+};
+
+int index_select(struct index *ix, const struct matcher *ms, size_t n,
+		 struct postings *out)
+{
+	return postings_select(&index_source_ops, ix, ms, n, out);
 }
 
 size_t index_bytes(struct index *ix)

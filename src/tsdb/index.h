@@ -46,6 +46,29 @@ int postings_union(const struct postings *lists, size_t k, struct postings *out)
 int postings_subtract(const struct postings *a, const struct postings *b,
 		      struct postings *out);
 
+/*
+ * Where postings come from, for postings_select: the head's index and each
+ * block implement these over their own tables.
+ */
+struct postings_source_ops {
+	/* out = union of the lists of m->name=v over every stored value v with
+	 * matcher_matches(m, v) == want. */
+	int (*values_matching)(void *src, const struct matcher *m, bool want,
+			       struct postings *out);
+	/* out = every series id. */
+	int (*all)(void *src, struct postings *out);
+};
+
+/*
+ * Series ids of src matching every matcher of ms[0..n) (all series when
+ * n == 0), as DESIGN.md plans it: matchers that do not match "" are
+ * intersected smallest first, those that do are subtracted, and a set
+ * with no intersecting matcher starts from all series. out is initialised
+ * by the caller. Returns 0 or TS_ERR_NOMEM.
+ */
+int postings_select(const struct postings_source_ops *ops, void *src,
+		    const struct matcher *ms, size_t n, struct postings *out);
+
 struct index;
 
 /* New empty index; NULL when out of memory. Free with index_free. */
